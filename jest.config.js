@@ -1,0 +1,10 @@
+/** Jest runs the TypeScript sources through ts-jest; the plugin servers the tests
+ * spawn run the compiled JavaScript from `npm run build` (as Kong would). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test', '<rootDir>/plugins'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+  maxWorkers: 2,
+  testTimeout: 30000,
+};

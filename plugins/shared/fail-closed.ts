@@ -1,0 +1,31 @@
+/**
+ * Kong lets a request through when an external plugin's phase throws (the plugin
+ * server answers "ret" and Kong proceeds: fail OPEN). A plugin that guards anything
+ * therefore runs its phase through `failClosed`: any error that escapes ends the
+ * request with an explicit 500 in OpenAI's format, and the cause is logged at error
+ * level through Kong's own log without request data.
+ */
+import type { KongPdk } from './pdk';
+import { internalError, reject } from './openai-error';
+
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return typeof err;
+}
+
+export async function failClosed(
+  kong: KongPdk,
+  plugin: string,
+  phase: (kong: KongPdk) => Promise<void>,
+): Promise<void> {
+  try {
+    await phase(kong);
+  } catch (err) {
+    // Both calls are independent; the rejection must go out even if logging fails.
+    const log = kong.log
+      .err(JSON.stringify({ plugin, event: 'internal_error', error: describeError(err) }))
+      .catch(() => undefined);
+    await reject(kong, internalError(`${plugin.replace(/-/g, '_')}_internal_error`));
+    void log;
+  }
+}

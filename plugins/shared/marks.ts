@@ -1,0 +1,23 @@
+/**
+ * Keys our plugins publish in `kong.ctx.shared`. Each plugin's key doubles as its
+ * bypass mark: Kong skips a plugin whose server is down, so the bundled
+ * `post-function` (kong/kong.yml) answers 503 when a required mark is missing.
+ * The Lua guard in kong/ reads these same names; keep them in one place.
+ */
+export const CTX_KEYS = {
+  'llm-auth': 'llm_auth',
+  'llm-rate-limit': 'llm_rate_limit',
+  'llm-guard': 'llm_guard',
+  'llm-audit': 'llm_audit',
+} as const;
+
+export type SuitePlugin = keyof typeof CTX_KEYS;
+
+/** What llm-auth publishes under `CTX_KEYS['llm-auth']` for the other plugins. */
+export interface PublishedIdentity {
+  consumer: string | null;
+  tenant: string | null;
+  credential_id: string;
+  scopes: string[];
+  auth_method: 'api_key' | 'jwt' | 'oauth2_introspection' | 'anonymous';
+}

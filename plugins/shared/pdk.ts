@@ -1,0 +1,83 @@
+/**
+ * The few Kong PDK calls our plugins make, typed as they really arrive over the
+ * plugin-server RPC (kong-pdk's generated types are loose). Every call is one socket
+ * round trip between Kong and Node (~0.1 ms): read `getHeaders()` once, never
+ * `getHeader()` several times.
+ *
+ * Kong sends header maps as multimaps: Kong's mp_rpc turns every string value into a
+ * one-element list, so a header value is always `string[]` here.
+ */
+
+export type HeaderMultiMap = Record<string, string[] | string>;
+
+/** A Kong consumer entity as `kong.client.load_consumer` returns it. */
+export interface KongConsumer {
+  id: string;
+  username?: string | null;
+  custom_id?: string | null;
+  [field: string]: unknown;
+}
+
+export interface KongPdk {
+  request: {
+    getHeaders(max?: number): Promise<HeaderMultiMap>;
+    getRawBody(): Promise<Buffer | string | null>;
+    getPath(): Promise<string>;
+    getMethod(): Promise<string>;
+    getQuery(max?: number): Promise<Record<string, string[] | string>>;
+  };
+  response: {
+    /** Ends the request; Kong never answers, so the plugin returns right after. */
+    exit(status: number, body?: unknown, headers?: Record<string, string | string[]>): Promise<void>;
+    getStatus(): Promise<number>;
+    getHeaders(max?: number): Promise<HeaderMultiMap>;
+    setHeaders(headers: Record<string, string | string[]>): Promise<void>;
+  };
+  service: {
+    request: {
+      setHeaders(headers: Record<string, string | string[]>): Promise<void>;
+      clearHeader(name: string): Promise<void>;
+      setRawBody(body: string): Promise<void>;
+    };
+    response: {
+      getRawBody(): Promise<Buffer | string | null>;
+      getHeaders(max?: number): Promise<HeaderMultiMap>;
+      getStatus(): Promise<number>;
+    };
+  };
+  client: {
+    loadConsumer(id: string, byUsername?: boolean): Promise<KongConsumer | null>;
+    authenticate(consumer: KongConsumer | null, credential: Record<string, unknown> | null): Promise<void>;
+    getConsumer(): Promise<KongConsumer | null>;
+    getIp(): Promise<string>;
+  };
+  ctx: {
+    shared: {
+      get<T = unknown>(key: string): Promise<T | null>;
+      set(key: string, value: unknown): Promise<void>;
+    };
+  };
+  log: {
+    err(...parts: unknown[]): Promise<void>;
+    warn(...parts: unknown[]): Promise<void>;
+    notice(...parts: unknown[]): Promise<void>;
+    info(...parts: unknown[]): Promise<void>;
+    /** Kong sends `kong.log.serialize()` to external plugins as a JSON string. */
+    serialize(): Promise<string>;
+    setSerializeValue(key: string, value: unknown): Promise<void>;
+  };
+  router: {
+    getRoute(): Promise<{ id: string; name?: string | null } | null>;
+    getService(): Promise<{ id: string; name?: string | null } | null>;
+  };
+  node: {
+    getId(): Promise<string>;
+  };
+}
+
+/** First value of a multimap header (names arrive lower-cased from Kong). */
+export function headerValue(headers: HeaderMultiMap, name: string): string | undefined {
+  const v = headers[name];
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v[0] : v;
+}
