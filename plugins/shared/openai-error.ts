@@ -35,9 +35,12 @@ export function openAiErrorBody(r: Pick<Rejection, 'message' | 'type' | 'code' |
 /**
  * Answers the request with the rejection and ends it. Kong never replies to
  * `kong.response.exit`, so the caller must return right after.
+ *
+ * The body goes as a JSON string, not a table: a `null` inside a table sent to Kong
+ * becomes a Lua nil and disappears, and OpenAI's format needs `"param": null`.
  */
 export async function reject(kong: KongPdk, r: Rejection): Promise<void> {
-  await kong.response.exit(r.status, openAiErrorBody(r), {
+  await kong.response.exit(r.status, JSON.stringify(openAiErrorBody(r)), {
     'Content-Type': 'application/json',
     ...r.headers,
   });

@@ -1,0 +1,489 @@
+/**
+ * The bridge: an HTTP front on 127.0.0.1 that plays stock Kong 3.x for our plugins.
+ * It loads a declarative kong.yml, starts one real plugin server per
+ * `pluginserver_names` entry from kong/kong.env (plugin-server.ts), and runs each
+ * request the way Kong's runloop does (kong/init.lua, plugins_iterator.lua):
+ *
+ *   route match -> access (plugins by descending priority, configs looked up lazily
+ *   so a consumer set by an auth plugin selects consumer-scoped configs; an exit is
+ *   delayed until the iterator is done and skips later access handlers, which are
+ *   still collected for the log phase) -> proxy (streamed, or buffered when any
+ *   collected plugin has a response phase, then the response phase) -> the client
+ *   gets the response -> log phase in a timer with the saved data.
+ *
+ * Where it knowingly differs from Kong: test/README.md.
+ */
+import crypto = require('crypto');
+import fs = require('fs');
+import http = require('http');
+import https = require('https');
+import os = require('os');
+import path = require('path');
+import type { AddressInfo } from 'net';
+import { lookupPlugin, loadDeclarative, matchRoute, type Consumer, type DeclarativeConfig, type PluginEntity } from './declarative';
+import { processConfig, resolveReferences } from './kong-schema';
+import { bodyBufferSize, readKongEnv, serverDefs } from './kong-settings';
+import { luaRoundTrip } from './lua-values';
+import { PhaseError, ExternalPlugin, type PdkCallRecord } from './plugin-runner';
+import { PluginServerProcess, queryPluginInfo } from './plugin-server';
+import { BypassGuard, parseBypassGuard } from './post-function';
+import { headersFromNode, headersToMultiMap, type Headers, type RequestContext } from './request-context';
+
+export const KONG_VERSION = '3.10.0';
+const UNEXPECTED = { message: 'An unexpected error occurred' };
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length']);
+
+export interface BridgeOptions {
+  /** Path of the declarative config (format 3.0). */
+  kongYml: string;
+  /** Environment for vault references ({vault://env/...}). Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Overrides of kong/kong.env settings, e.g. a smaller body buffer. */
+  kongEnv?: Record<string, string>;
+  /** Replace a service's URL by name (point routes at the mock upstream). */
+  serviceUrls?: Record<string, string>;
+  /** Use this kong.env instead of kong/kong.env (tests of fixture plugins). */
+  kongEnvFile?: string;
+  onLog?: (line: string) => void;
+}
+
+export interface LogEntry {
+  level: string;
+  plugin: string;
+  message: string;
+}
+
+export interface RequestTrace {
+  id: string;
+  pdkCalls: PdkCallRecord[];
+  status: number;
+}
+
+type AnyPlugin = { kind: 'external'; plugin: ExternalPlugin } | { kind: 'guard'; guard: BypassGuard };
+
+interface Collected {
+  entity: PluginEntity;
+  config: Record<string, unknown>;
+  plugin: ExternalPlugin;
+}
+
+export class KongBridge {
+  readonly logs: LogEntry[] = [];
+  readonly traces: RequestTrace[] = [];
+  readonly servers = new Map<string, PluginServerProcess>();
+  private readonly plugins = new Map<string, ExternalPlugin>();
+  private readonly configs = new Map<string, Record<string, unknown>>();
+  private readonly guards = new Map<string, BypassGuard>();
+  private server: http.Server | null = null;
+  private prefix = '';
+  private bodyBuffer = 8192;
+  private declarative!: DeclarativeConfig;
+  private readonly pendingLogs = new Set<Promise<void>>();
+  private readonly nodeId = crypto.randomUUID();
+
+  private constructor(private readonly opts: BridgeOptions) {}
+
+  static async start(opts: BridgeOptions): Promise<KongBridge> {
+    const bridge = new KongBridge(opts);
+    try {
+      await bridge.init();
+    } catch (err) {
+      await bridge.stop();
+      throw err;
+    }
+    return bridge;
+  }
+
+  get url(): string {
+    const addr = this.server!.address() as AddressInfo;
+    return `http://127.0.0.1:${addr.port}`;
+  }
+
+  private async init(): Promise<void> {
+    const kongEnv = { ...readKongEnv(this.opts.kongEnvFile), ...this.opts.kongEnv };
+    this.bodyBuffer = bodyBufferSize(kongEnv);
+    this.prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'kong-bridge-'));
+    const enabled = new Set((kongEnv.KONG_PLUGINS ?? 'bundled').split(',').map((s) => s.trim()));
+
+    const host = {
+      consumers: [] as Consumer[],
+      nodeId: this.nodeId,
+      log: (level: string, plugin: string, message: string) => this.log(level, plugin, message),
+      serialize: (ctx: RequestContext) => this.serialize(ctx),
+    };
+    const defs = serverDefs(kongEnv, this.prefix);
+    await Promise.all(
+      defs.map(async (def) => {
+        const info = await queryPluginInfo(def);
+        const proc = new PluginServerProcess(def, (line) => {
+          this.opts.onLog?.(line);
+          this.logs.push({ level: 'info', plugin: def.name, message: line });
+        });
+        this.servers.set(info.Name, proc);
+        await proc.start();
+        this.plugins.set(info.Name, new ExternalPlugin(info, proc, host, (r, ctx) => this.trace(ctx).pdkCalls.push(r)));
+      }),
+    );
+
+    this.declarative = loadDeclarative(fs.readFileSync(this.opts.kongYml, 'utf8'));
+    host.consumers = this.declarative.consumers;
+    for (const s of this.declarative.services) {
+      const override = s.name ? this.opts.serviceUrls?.[s.name] : undefined;
+      if (override) {
+        const u = new URL(override);
+        s.protocol = u.protocol.replace(':', '') as 'http' | 'https';
+        s.host = u.hostname;
+        s.port = Number(u.port || (s.protocol === 'https' ? 443 : 80));
+      }
+    }
+    const env = this.opts.env ?? process.env;
+    for (const entity of this.declarative.plugins) {
+      if (!enabled.has(entity.name) && !(enabled.has('bundled') && entity.name === 'post-function')) {
+        throw new Error(`kong.yml: plugin "${entity.name}" is not enabled in KONG_PLUGINS`);
+      }
+      const external = this.plugins.get(entity.name);
+      if (external) {
+        const { config, errors } = processConfig(external.info.Schema.fields[0].config.fields, entity.config);
+        if (errors.length) throw new Error(`kong.yml: invalid config for ${entity.name}: ${errors.join('; ')}`);
+        this.configs.set(entity.id, resolveReferences(config, env) as Record<string, unknown>);
+      } else if (entity.name === 'post-function') {
+        this.guards.set(entity.id, parseBypassGuard(entity.config));
+      } else {
+        throw new Error(`kong.yml: bundled plugin "${entity.name}" is not emulated by the bridge (see test/README.md)`);
+      }
+    }
+
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        this.log('err', 'bridge', `unhandled: ${(err as Error).stack}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(UNEXPECTED));
+      });
+    });
+    this.server.keepAliveTimeout = 60000;
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+  }
+
+  async stop(): Promise<void> {
+    await this.drainLogPhase();
+    if (this.server) {
+      this.server.closeAllConnections();
+      await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    }
+    await Promise.all([...this.servers.values()].map((s) => s.stop()));
+    for (const p of this.plugins.values()) p.rpc.reset();
+    if (this.prefix) fs.rmSync(this.prefix, { recursive: true, force: true });
+  }
+
+  /** Waits until every log phase started so far is done. */
+  async drainLogPhase(): Promise<void> {
+    while (this.pendingLogs.size) await Promise.all([...this.pendingLogs]);
+  }
+
+  private log(level: string, plugin: string, message: string): void {
+    this.logs.push({ level, plugin, message });
+    if (this.logs.length > 20000) this.logs.splice(0, 10000);
+    this.opts.onLog?.(`[${level}] [${plugin}] ${message}`);
+  }
+
+  private trace(ctx: RequestContext): RequestTrace {
+    let t = this.traces.find((x) => x.id === ctx.id);
+    if (!t) {
+      t = { id: ctx.id, pdkCalls: [], status: 0 };
+      this.traces.push(t);
+      if (this.traces.length > 1000) this.traces.shift();
+    }
+    return t;
+  }
+
+  /** Plugin entities that could apply to a request, in Kong's execution order. */
+  private pluginOrder(): AnyPlugin[] {
+    const list: Array<AnyPlugin & { name: string; priority: number }> = [];
+    for (const p of this.plugins.values()) list.push({ kind: 'external', plugin: p, name: p.name, priority: p.priority });
+    if (this.guards.size) list.push({ kind: 'guard', guard: undefined as unknown as BypassGuard, name: 'post-function', priority: -1000 });
+    // sort_by_handler_priority: higher first; equal priorities by name, descending
+    return list.sort((a, b) => (a.priority === b.priority ? (a.name < b.name ? 1 : -1) : b.priority - a.priority));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const startedAt = Date.now();
+    const url = new URL(req.url ?? '/', 'http://bridge');
+    const body = await readBody(req);
+    const match = matchRoute(this.declarative.routes, req.method ?? 'GET', url.pathname);
+    if (!match) {
+      return sendJson(res, 404, { message: 'no Route matched with those values' });
+    }
+    const { route } = match;
+    const ctx: RequestContext = {
+      id: crypto.randomBytes(16).toString('hex'),
+      phase: 'access',
+      startedAt,
+      clientIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+      route,
+      service: route.service,
+      request: {
+        method: req.method ?? 'GET',
+        scheme: 'http',
+        host: (req.headers.host ?? '127.0.0.1').split(':')[0],
+        port: (this.server!.address() as AddressInfo).port,
+        path: url.pathname,
+        rawQuery: url.search.slice(1),
+        headers: headersFromNode(req.rawHeaders),
+        body,
+        bodyInFile: body.length > this.bodyBuffer,
+      },
+      upstream: { path: null, rawQuery: null, method: null, body: null },
+      serviceResponse: null,
+      response: { status: 0, headers: new Map(), body: null, source: 'service' },
+      delayedResponse: null,
+      consumer: null,
+      credential: null,
+      shared: {},
+      serializeValues: [],
+      latencies: { kong: 0, proxy: -1, request: 0 },
+      upstreamUri: '',
+      bytesSent: 0,
+      saved: null,
+    };
+    this.trace(ctx);
+
+    // access: the collecting iterator
+    const collected: Collected[] = [];
+    let buffered = false;
+    for (const p of this.pluginOrder()) {
+      if (p.kind === 'guard') {
+        const entity = this.lookup('post-function', ctx);
+        if (entity && !ctx.delayedResponse) this.guards.get(entity.id)!.run(ctx);
+        continue;
+      }
+      const entity = this.lookup(p.plugin.name, ctx);
+      if (!entity) continue;
+      const config = this.configs.get(entity.id)!;
+      if (p.plugin.hasPhase('response') || p.plugin.hasPhase('log')) collected.push({ entity, config, plugin: p.plugin });
+      if (p.plugin.hasPhase('response')) buffered = true;
+      if (!p.plugin.hasPhase('access') || ctx.delayedResponse) continue;
+      try {
+        await p.plugin.handleEvent(entity, config, ctx, 'access');
+      } catch (err) {
+        if (!(err instanceof PhaseError)) throw err;
+        this.log('err', p.plugin.name, err.message);
+        ctx.delayedResponse = { status: 500, body: Buffer.from(JSON.stringify(UNEXPECTED)), headers: new Map([['content-type', ['application/json; charset=utf-8']]]), source: 'error' };
+      }
+    }
+    ctx.latencies.kong = Date.now() - startedAt;
+
+    if (ctx.delayedResponse) {
+      const d = ctx.delayedResponse;
+      ctx.response = { status: d.status, headers: d.headers, body: d.body, source: d.source };
+      ctx.response.headers.set('x-kong-response-latency', [String(ctx.latencies.kong)]);
+      await this.send(res, ctx);
+    } else {
+      await this.proxy(ctx, res, buffered ? collected.filter((c) => c.plugin.hasPhase('response')) : null);
+    }
+    ctx.latencies.request = Date.now() - startedAt;
+    this.trace(ctx).status = ctx.response.status;
+    this.runLogPhase(ctx, collected.filter((c) => c.plugin.hasPhase('log')));
+  }
+
+  private lookup(name: string, ctx: RequestContext): PluginEntity | undefined {
+    const consumer = ctx.consumer ? this.declarative.consumers.find((c) => c.id === ctx.consumer!.id) ?? null : null;
+    return lookupPlugin(this.declarative.plugins, name, ctx.route, ctx.service, consumer);
+  }
+
+  private async proxy(ctx: RequestContext, res: http.ServerResponse, responsePhase: Collected[] | null): Promise<void> {
+    const s = ctx.service;
+    const { route } = ctx;
+    const match = matchRoute([route], ctx.request.method, ctx.request.path)!;
+    const rest = route.strip_path ? ctx.request.path.slice(match.matched.length) : ctx.request.path;
+    const basePath = s.path ?? '';
+    let upstreamPath = ctx.upstream.path ?? (basePath ? joinPath(basePath, rest) : rest || '/');
+    if (!upstreamPath.startsWith('/')) upstreamPath = '/' + upstreamPath;
+    const query = ctx.upstream.rawQuery ?? ctx.request.rawQuery;
+    ctx.upstreamUri = upstreamPath + (query ? `?${query}` : '');
+
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of ctx.request.headers) if (!HOP_BY_HOP.has(k) && k !== 'host') headers[k] = v;
+    headers.host = route.preserve_host ? ctx.request.headers.get('host')?.[0] ?? s.host : s.port === (s.protocol === 'https' ? 443 : 80) ? s.host : `${s.host}:${s.port}`;
+    headers['x-forwarded-for'] = [[...(ctx.request.headers.get('x-forwarded-for') ?? []), ctx.clientIp].join(', ')];
+    headers['x-forwarded-proto'] = ['http'];
+    headers['x-forwarded-host'] = [ctx.request.host];
+    headers['x-forwarded-port'] = [String(ctx.request.port)];
+    headers['x-forwarded-path'] = [ctx.request.path];
+    headers['x-real-ip'] = [ctx.clientIp];
+    const body = ctx.upstream.body ?? ctx.request.body;
+    if (body.length || ['POST', 'PUT', 'PATCH'].includes(ctx.request.method)) headers['content-length'] = [String(body.length)];
+
+    const upstreamStart = Date.now();
+    const transport = s.protocol === 'https' ? https : http;
+    let upstreamRes: http.IncomingMessage;
+    try {
+      upstreamRes = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const upstreamReq = transport.request(
+          { host: s.host, port: s.port, method: ctx.upstream.method ?? ctx.request.method, path: ctx.upstreamUri, headers, timeout: s.read_timeout },
+          resolve,
+        );
+        upstreamReq.on('timeout', () => upstreamReq.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+        upstreamReq.on('error', reject);
+        upstreamReq.end(body);
+      });
+    } catch (err) {
+      this.log('err', 'bridge', `upstream request failed: ${(err as Error).message}`);
+      const timeout = (err as { code?: string }).code === 'ETIMEDOUT';
+      ctx.response = {
+        status: timeout ? 504 : 502,
+        headers: new Map([['content-type', ['application/json; charset=utf-8']]]),
+        body: Buffer.from(JSON.stringify({ message: timeout ? 'The upstream server is timing out' : 'An invalid response was received from the upstream server' })),
+        source: 'error',
+      };
+      return this.send(res, ctx);
+    }
+    const upstreamHeaders = headersFromNode(upstreamRes.rawHeaders);
+    const kongHeaders = (): Array<[string, string]> => [
+      ['x-kong-upstream-latency', String(Date.now() - upstreamStart)],
+      ['x-kong-proxy-latency', String(ctx.latencies.kong)],
+      ['via', `1.1 kong/${KONG_VERSION}`],
+      ['x-kong-request-id', ctx.id],
+    ];
+
+    if (responsePhase) {
+      // buffered_proxying: the whole upstream response is read before anything is sent
+      const upstreamBody = await readBody(upstreamRes);
+      ctx.latencies.proxy = Date.now() - upstreamStart;
+      ctx.serviceResponse = { status: upstreamRes.statusCode ?? 502, headers: upstreamHeaders, body: upstreamBody };
+      const respHeaders: Headers = new Map([...upstreamHeaders].filter(([k]) => !HOP_BY_HOP.has(k)));
+      ctx.response = { status: ctx.serviceResponse.status, headers: respHeaders, body: upstreamBody, source: 'service' };
+      ctx.phase = 'response';
+      for (const c of responsePhase) {
+        try {
+          await c.plugin.handleEvent(c.entity, c.config, ctx, 'response');
+        } catch (err) {
+          if (!(err instanceof PhaseError)) throw err;
+          this.log('err', c.plugin.name, err.message);
+          ctx.delayedResponse = { status: 500, body: Buffer.from(JSON.stringify(UNEXPECTED)), headers: new Map([['content-type', ['application/json; charset=utf-8']]]), source: 'error' };
+        }
+        if (ctx.delayedResponse) break; // an exit in the response phase replaces the response
+      }
+      if (ctx.delayedResponse) {
+        const d = ctx.delayedResponse;
+        ctx.response = { status: d.status, headers: d.headers, body: d.body, source: d.source };
+      }
+      for (const [k, v] of kongHeaders()) ctx.response.headers.set(k, [v]);
+      return this.send(res, ctx);
+    }
+
+    // streaming: chunks go to the client as they arrive
+    ctx.response = { status: upstreamRes.statusCode ?? 502, headers: upstreamHeaders, body: null, source: 'service' };
+    const out: http.OutgoingHttpHeaders = {};
+    for (const [k, v] of upstreamHeaders) if (!HOP_BY_HOP.has(k)) out[k] = v.length === 1 ? v[0] : v;
+    for (const [k, v] of kongHeaders()) out[k] = v;
+    res.writeHead(ctx.response.status, out);
+    res.flushHeaders();
+    await new Promise<void>((resolve) => {
+      upstreamRes.on('data', (chunk: Buffer) => {
+        ctx.bytesSent += chunk.length;
+        res.write(chunk);
+      });
+      upstreamRes.on('end', () => {
+        ctx.latencies.proxy = Date.now() - upstreamStart;
+        res.end(resolve);
+      });
+      upstreamRes.on('error', () => res.destroy());
+    });
+  }
+
+  private send(res: http.ServerResponse, ctx: RequestContext): Promise<void> {
+    const out: http.OutgoingHttpHeaders = {};
+    for (const [k, v] of ctx.response.headers) if (!HOP_BY_HOP.has(k)) out[k] = v.length === 1 ? v[0] : v;
+    out.server = `kong/${KONG_VERSION}`;
+    const body = ctx.response.body ?? Buffer.alloc(0);
+    out['content-length'] = String(body.length);
+    ctx.bytesSent = body.length;
+    res.writeHead(ctx.response.status, out);
+    return new Promise((resolve) => res.end(body, () => resolve()));
+  }
+
+  /** plugin.lua build_phases: the log phase runs in a timer with the request's saved data. */
+  private runLogPhase(ctx: RequestContext, plugins: Collected[]): void {
+    if (!plugins.length) return;
+    const run = (async () => {
+      await new Promise((r) => setImmediate(r));
+      ctx.phase = 'log';
+      ctx.saved = {
+        serialize: JSON.stringify(this.serialize(ctx)),
+        requestHeaders: new Map(ctx.request.headers),
+        responseHeaders: new Map(ctx.response.headers),
+        status: ctx.response.status,
+      };
+      for (const c of plugins) {
+        try {
+          await c.plugin.handleEvent(c.entity, c.config, ctx, 'log');
+        } catch (err) {
+          this.log('err', c.plugin.name, (err as Error).message);
+        }
+      }
+    })();
+    this.pendingLogs.add(run);
+    void run.finally(() => this.pendingLogs.delete(run));
+  }
+
+  /** kong.log.serialize() (kong/pdk/log.lua), with authorization headers redacted as Kong does. */
+  serialize(ctx: RequestContext): Record<string, unknown> {
+    const reqHeaders = headersToMultiMap(ctx.request.headers) as Record<string, unknown>;
+    for (const k of ['authorization', 'proxy-authorization']) if (reqHeaders[k] !== undefined) reqHeaders[k] = 'REDACTED';
+    const single = (h: Record<string, string[]>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k, v.length === 1 ? v[0] : v]));
+    const root: Record<string, unknown> = {
+      request: {
+        id: ctx.id,
+        uri: ctx.request.path + (ctx.request.rawQuery ? `?${ctx.request.rawQuery}` : ''),
+        url: `http://${ctx.request.host}:${ctx.request.port}${ctx.request.path}`,
+        querystring: Object.fromEntries(new URLSearchParams(ctx.request.rawQuery)),
+        method: ctx.request.method,
+        headers: single(Object.fromEntries(Object.entries(reqHeaders).map(([k, v]) => [k, Array.isArray(v) ? v : [String(v)]]))),
+        size: ctx.request.body.length,
+      },
+      upstream_uri: ctx.upstreamUri,
+      response: { status: ctx.response.status, headers: single(headersToMultiMap(ctx.response.headers)), size: ctx.bytesSent },
+      latencies: { kong: ctx.latencies.kong, proxy: ctx.latencies.proxy, request: ctx.latencies.request, receive: 0 },
+      tries: [],
+      authenticated_entity: ctx.credential ? { id: ctx.credential.id ?? null, consumer_id: ctx.consumer?.id ?? null } : null,
+      route: ctx.route && { id: ctx.route.id, name: ctx.route.name, paths: ctx.route.paths },
+      service: { id: ctx.service.id, name: ctx.service.name, host: ctx.service.host, port: ctx.service.port, protocol: ctx.service.protocol },
+      consumer: ctx.consumer,
+      client_ip: ctx.clientIp,
+      started_at: ctx.startedAt,
+      source: ctx.response.source === 'service' ? 'upstream' : 'kong',
+    };
+    for (const { key, value } of ctx.serializeValues) setPath(root, key, value);
+    return luaRoundTrip(root) as Record<string, unknown>;
+  }
+}
+
+function setPath(root: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = root;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof node[p] !== 'object' || node[p] === null) node[p] = {};
+    node = node[p] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]] = value;
+}
+
+function joinPath(base: string, rest: string): string {
+  if (!rest) return base;
+  return base.replace(/\/$/, '') + (rest.startsWith('/') ? rest : '/' + rest);
+}
+
+function readBody(stream: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), server: `kong/${KONG_VERSION}` });
+  res.end(text);
+}
