@@ -8,6 +8,8 @@
  * the derived type says so (`T | null` for optional fields without a default).
  */
 
+import type { KongField, KongFieldList } from './kong-config';
+
 export type Scalar = string | number | boolean;
 
 interface Common<T> {
@@ -35,7 +37,7 @@ interface NumberAttrs extends Common<number> {
 
 /** A field carries its Kong DSL (`kong`) and, at type level only, its value type. */
 export interface Field<T, Req extends boolean> {
-  readonly kong: Record<string, unknown>;
+  readonly kong: KongField;
   /** phantom: never set at run time */
   readonly __type?: T;
   readonly __req?: Req;
@@ -43,8 +45,8 @@ export interface Field<T, Req extends boolean> {
 
 type ReqOf<A> = A extends { required: true } ? true : A extends { default: unknown } ? true : false;
 
-function strip<A extends object>(type: string, attrs: A): Record<string, unknown> {
-  const out: Record<string, unknown> = { type };
+function strip<A extends object>(type: string, attrs: A): KongField {
+  const out: KongField = { type };
   for (const [k, v] of Object.entries(attrs)) if (v !== undefined) out[k] = v;
   return out;
 }
@@ -114,6 +116,6 @@ export function record<const F extends Fields, const A extends RecordAttrs>(
 }
 
 /** Kong's field list form: `[{ name: { type, ... } }, ...]`, in declaration order. */
-export function toKongFields(fields: Fields): Array<Record<string, Record<string, unknown>>> {
+export function toKongFields(fields: Fields): KongFieldList {
   return Object.entries(fields).map(([name, f]) => ({ [name]: f.kong }));
 }

@@ -37,6 +37,7 @@ export interface KongPdk {
     request: {
       setHeaders(headers: Record<string, string | string[]>): Promise<void>;
       clearHeader(name: string): Promise<void>;
+      setRawQuery(query: string): Promise<void>;
       setRawBody(body: string): Promise<void>;
     };
     response: {

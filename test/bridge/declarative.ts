@@ -55,6 +55,12 @@ type Raw = Record<string, unknown>;
 
 const uuid = () => crypto.randomUUID();
 
+/** Top-level keys Kong's declarative schema accepts (declarative_config.lua), the ones we use or may. */
+const TOP_LEVEL_KEYS = new Set([
+  '_format_version', '_transform', '_comment', '_ignore', 'services', 'routes', 'consumers', 'plugins',
+  'upstreams', 'targets', 'certificates', 'ca_certificates', 'snis', 'vaults', 'consumer_groups', 'keys', 'key_sets',
+]);
+
 function parseServiceUrl(raw: Raw): Omit<Service, 'id' | 'name' | 'read_timeout'> {
   if (typeof raw.url === 'string') {
     const u = new URL(raw.url);
@@ -78,6 +84,9 @@ function parseServiceUrl(raw: Raw): Omit<Service, 'id' | 'name' | 'read_timeout'
 export function loadDeclarative(text: string): DeclarativeConfig {
   const doc = yaml.load(text) as Raw;
   if (!doc || doc._format_version !== '3.0') throw new Error('kong.yml: _format_version must be "3.0"');
+  for (const key of Object.keys(doc)) {
+    if (!TOP_LEVEL_KEYS.has(key)) throw new Error(`kong.yml: unknown field "${key}"`);
+  }
   const out: DeclarativeConfig = { services: [], routes: [], consumers: [], plugins: [] };
   const pending: Array<{ raw: Raw; route?: Route; service?: Service; consumer?: Consumer }> = [];
 

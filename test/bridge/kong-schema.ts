@@ -9,8 +9,9 @@
  * - `resolveReferences`: `{vault://env/NAME}` in referenceable fields, as Kong's env vault.
  */
 
-export type KongField = Record<string, unknown> & { type: string };
-export type KongFieldList = Array<Record<string, KongField>>;
+import { entries, isReference, validateValue, type KongField, type KongFieldList } from '../../plugins/shared/kong-config';
+
+export { processConfig, type KongField, type KongFieldList } from '../../plugins/shared/kong-config';
 
 /** Kong 3.x `Schema.valid_types` usable in a plugin config. */
 const FIELD_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'array', 'set', 'map', 'record', 'json']);
@@ -36,18 +37,6 @@ const STRUCTURAL: Record<string, string[]> = {
 const SECRET_NAME = /(^|_)(secret|password|api_key|key_hash|private_key|client_secret)$/;
 
 const REFERENCE = /^\{vault:\/\/([a-z0-9-]+)\/([^}]+)\}$/;
-
-export function isReference(v: unknown): v is string {
-  return typeof v === 'string' && REFERENCE.test(v);
-}
-
-function entries(fields: KongFieldList): Array<[string, KongField]> {
-  return fields.map((f) => {
-    const keys = Object.keys(f);
-    if (keys.length !== 1) throw new Error(`a field entry must have exactly one name, got ${keys.join(',') || 'none'}`);
-    return [keys[0], f[keys[0]]];
-  });
-}
 
 /** Problems in a schema Kong would reject or that break our security rules; [] when fine. */
 export function checkSchemaDsl(fields: KongFieldList, where = 'config'): string[] {
@@ -107,122 +96,6 @@ function checkField(field: KongField, where: string, name: string): string[] {
     errors.push(...probe.errors);
   }
   return errors;
-}
-
-interface ValidateOpts {
-  allowReferences: boolean;
-}
-
-function typeError(where: string, expected: string): string {
-  return `${where}: expected ${expected}`;
-}
-
-function validateScalar(field: KongField, v: unknown, where: string, opts: ValidateOpts): string[] {
-  const errors: string[] = [];
-  if (isReference(v)) {
-    if (!field.referenceable) errors.push(`${where}: vault references are not allowed here (field is not referenceable)`);
-    else if (!opts.allowReferences) errors.push(`${where}: unexpected reference`);
-    return errors;
-  }
-  switch (field.type) {
-    case 'string':
-      if (typeof v !== 'string') return [typeError(where, 'a string')];
-      if (typeof field.len_min === 'number' && v.length < field.len_min) errors.push(`${where}: length must be at least ${field.len_min}`);
-      if (typeof field.len_max === 'number' && v.length > field.len_max) errors.push(`${where}: length must be at most ${field.len_max}`);
-      if (typeof field.starts_with === 'string' && !v.startsWith(field.starts_with)) errors.push(`${where}: should start with: ${field.starts_with}`);
-      break;
-    case 'integer':
-      if (typeof v !== 'number' || !Number.isInteger(v)) return [typeError(where, 'an integer')];
-      break;
-    case 'number':
-      if (typeof v !== 'number' || !Number.isFinite(v)) return [typeError(where, 'a number')];
-      break;
-    case 'boolean':
-      if (typeof v !== 'boolean') return [typeError(where, 'a boolean')];
-      break;
-    default:
-      break;
-  }
-  if (Array.isArray(field.one_of) && !field.one_of.includes(v)) {
-    errors.push(`${where}: expected one of: ${field.one_of.join(', ')}`);
-  }
-  if (Array.isArray(field.between) && typeof v === 'number') {
-    const [lo, hi] = field.between as [number, number];
-    if (v < lo || v > hi) errors.push(`${where}: value should be between ${lo} and ${hi}`);
-  }
-  if (typeof field.gt === 'number' && typeof v === 'number' && !(v > field.gt)) errors.push(`${where}: value must be greater than ${field.gt}`);
-  return errors;
-}
-
-/** Validates and fills one value; returns the filled value. */
-function validateValue(field: KongField, v: unknown, where: string, opts: ValidateOpts): { value: unknown; errors: string[] } {
-  switch (field.type) {
-    case 'record': {
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) return { value: v, errors: [typeError(where, 'a record')] };
-      return processFields(field.fields as KongFieldList, v as Record<string, unknown>, where, opts);
-    }
-    case 'array':
-    case 'set': {
-      if (!Array.isArray(v)) return { value: v, errors: [typeError(where, 'an array')] };
-      const errors: string[] = [];
-      let out = v.map((e, i) => {
-        const r = validateValue(field.elements as KongField, e, `${where}[${i + 1}]`, opts);
-        errors.push(...r.errors);
-        return r.value;
-      });
-      if (field.type === 'set') out = out.filter((e, i) => out.findIndex((o) => JSON.stringify(o) === JSON.stringify(e)) === i);
-      if (typeof field.len_min === 'number' && out.length < field.len_min) errors.push(`${where}: length must be at least ${field.len_min}`);
-      if (typeof field.len_max === 'number' && out.length > field.len_max) errors.push(`${where}: length must be at most ${field.len_max}`);
-      return { value: out, errors };
-    }
-    case 'map': {
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) return { value: v, errors: [typeError(where, 'a map')] };
-      const errors: string[] = [];
-      const out: Record<string, unknown> = {};
-      for (const [k, e] of Object.entries(v)) {
-        errors.push(...validateScalar(field.keys as KongField, k, `${where}.<key>`, opts));
-        const r = validateValue(field.values as KongField, e, `${where}.${k}`, opts);
-        errors.push(...r.errors);
-        out[k] = r.value;
-      }
-      return { value: out, errors };
-    }
-    case 'json':
-      return { value: v, errors: [] };
-    default:
-      return { value: v, errors: validateScalar(field, v, where, opts) };
-  }
-}
-
-function missing(field: KongField, where: string, opts: ValidateOpts): { value: unknown; errors: string[] } {
-  if (field.default !== undefined) return { value: structuredClone(field.default), errors: [] };
-  if (field.required !== true) return { value: null, errors: [] };
-  if (field.type === 'record') return processFields(field.fields as KongFieldList, {}, where, opts);
-  return { value: undefined, errors: [`${where}: required field missing`] };
-}
-
-function processFields(fields: KongFieldList, input: Record<string, unknown>, where: string, opts: ValidateOpts) {
-  const errors: string[] = [];
-  const out: Record<string, unknown> = {};
-  const known = new Set<string>();
-  for (const [name, field] of entries(fields)) {
-    known.add(name);
-    const v = input[name];
-    const r = v === undefined || v === null ? missing(field, `${where}.${name}`, opts) : validateValue(field, v, `${where}.${name}`, opts);
-    if (v === null && field.required === true && field.default === undefined && field.type !== 'record') {
-      errors.push(`${where}.${name}: required field missing`);
-    }
-    errors.push(...r.errors);
-    if (r.value !== undefined) out[name] = r.value;
-  }
-  for (const k of Object.keys(input)) if (!known.has(k)) errors.push(`${where}.${k}: unknown field`);
-  return { value: out, errors };
-}
-
-/** Validates a plugin config against its `Schema` and fills defaults like Kong. */
-export function processConfig(fields: KongFieldList, input: Record<string, unknown> | null | undefined): { config: Record<string, unknown>; errors: string[] } {
-  const r = processFields(fields, input ?? {}, 'config', { allowReferences: true });
-  return { config: r.value, errors: r.errors };
 }
 
 /**

@@ -1,0 +1,168 @@
+/**
+ * llm-auth's Kong adapter: reads the request in one PDK call, asks the core who the
+ * caller is, then acts. Hot path for an API key or a cached token:
+ *
+ *   kong.request.get_headers            (1)
+ *   kong.client.authenticate            (2)  unless consumer_by = "none"
+ *   kong.ctx.shared.set("llm_auth", …)  (3)  identity for our other plugins + bypass mark
+ *   kong.service.request.set_headers    (4)  OpenAI key in, client credential out
+ *
+ * Kong fails open when a handler throws, so the whole phase runs under failClosed:
+ * any unexpected error answers 500 itself and nothing reaches OpenAI.
+ */
+import { failClosed } from '../shared/fail-closed';
+import { CTX_KEYS, type PublishedIdentity } from '../shared/marks';
+import { internalError, reject } from '../shared/openai-error';
+import type { KongPdk } from '../shared/pdk';
+import { Authenticator, type AuthResult } from './core/authenticator';
+import { extractCredential, type CredentialSource } from './core/credential';
+import { MalformedCredential, MissingCredential, toRejection, type Failure } from './core/errors';
+import { ConsumerCache } from './consumers';
+import { parsePluginConfig } from '../shared/kong-config';
+import { Schema, type LlmAuthConfig } from './schema';
+
+export const PLUGIN_NAME = 'llm-auth';
+const CTX_KEY = CTX_KEYS[PLUGIN_NAME];
+const ANONYMOUS_CREDENTIAL_ID = 'anonymous';
+
+/** Upstream headers that select what the company key bills to: never the client's choice. */
+const OPENAI_ORGANIZATION = 'openai-organization';
+const OPENAI_PROJECT = 'openai-project';
+
+type Ready = { ok: true; config: LlmAuthConfig; authenticator: Authenticator; consumers: ConsumerCache | null };
+type Broken = { ok: false; reason: string };
+
+export class LlmAuthHandler {
+  private readonly state: Ready | Broken;
+  private reportedBroken = false;
+
+  /**
+   * Checks the config once. A config no request could pass with does not throw here:
+   * Kong would retry StartInstance on every request and answer its own bare 500. The
+   * instance instead answers every request with an OpenAI-format 500 and logs why.
+   */
+  constructor(raw: unknown) {
+    try {
+      const config = parsePluginConfig<LlmAuthConfig>(Schema, raw);
+      this.state = {
+        ok: true,
+        config,
+        authenticator: new Authenticator(config),
+        consumers: config.consumer_by === 'none' ? null : new ConsumerCache(config.consumer_by === 'username', config.consumer_cache_ttl * 1000),
+      };
+    } catch (err) {
+      this.state = { ok: false, reason: err instanceof Error ? err.message : 'invalid configuration' };
+    }
+  }
+
+  async access(kong: KongPdk): Promise<void> {
+    await failClosed(kong, PLUGIN_NAME, (k) => this.authenticate(k));
+  }
+
+  private async authenticate(kong: KongPdk): Promise<void> {
+    if (!this.state.ok) {
+      if (!this.reportedBroken) {
+        this.reportedBroken = true;
+        await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'invalid_config', error: this.state.reason }));
+      }
+      return reject(kong, internalError('llm_auth_misconfigured'));
+    }
+    const { config, authenticator } = this.state;
+
+    const headers = await kong.request.getHeaders();
+    const query = config.query_param_names.length > 0 ? await kong.request.getQuery() : null;
+    const extracted = extractCredential(headers, query, config.header_names, config.query_param_names);
+
+    let result: AuthResult;
+    if (extracted === null) result = { ok: false, failure: new MissingCredential() };
+    else if ('malformed' in extracted) result = { ok: false, failure: new MalformedCredential(extracted.malformed) };
+    else result = await authenticator.authenticate(extracted.credential);
+
+    const source = extracted && 'source' in extracted ? extracted.source : null;
+    if (!result.ok) return this.rejectOrAnonymous(kong, result.failure, source, query);
+
+    const { identity } = result;
+    if (this.state.consumers && identity.consumer !== null) {
+      const consumer = await this.state.consumers.get(kong, identity.consumer);
+      if (!consumer) {
+        await kong.log.warn(JSON.stringify({ plugin: PLUGIN_NAME, event: 'unknown_consumer', credential_id: identity.credential_id }));
+        return this.rejectOrAnonymous(kong, new MalformedCredential('The credential is not linked to a known consumer.'), source, query);
+      }
+      await kong.client.authenticate(consumer, { id: identity.credential_id, consumer_id: consumer.id });
+    }
+    const published: PublishedIdentity = {
+      consumer: identity.consumer,
+      tenant: identity.tenant,
+      credential_id: identity.credential_id,
+      scopes: [...identity.scopes],
+      auth_method: identity.auth_method,
+    };
+    await kong.ctx.shared.set(CTX_KEY, published);
+    await this.proxyAs(kong, published.tenant, source, query);
+  }
+
+  /** Kong's auth plugins fall back to `anonymous` on 401; 403/503/500 stay as they are. */
+  private async rejectOrAnonymous(
+    kong: KongPdk,
+    failure: Failure,
+    source: CredentialSource | null,
+    query: Record<string, string | string[]> | null,
+  ): Promise<void> {
+    const { config } = this.state as Ready;
+    const rejection = toRejection(failure, config.realm);
+    if (rejection.status !== 401 || !config.anonymous) return reject(kong, rejection);
+
+    const consumer = await kong.client.loadConsumer(config.anonymous, true);
+    if (!consumer) {
+      await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'anonymous_consumer_not_found' }));
+      return reject(kong, internalError('llm_auth_misconfigured'));
+    }
+    if (config.required_scopes.length > 0 || config.allowed_tenants.length > 0) {
+      // anonymous holds no scope and no tenant: the route's rules still apply
+      return reject(kong, rejection);
+    }
+    await kong.client.authenticate(consumer, null);
+    await kong.ctx.shared.set(CTX_KEY, {
+      consumer: consumer.username ?? consumer.id,
+      tenant: null,
+      credential_id: ANONYMOUS_CREDENTIAL_ID,
+      scopes: [],
+      auth_method: 'anonymous',
+    } satisfies PublishedIdentity);
+    await this.proxyAs(kong, null, source, query);
+  }
+
+  /**
+   * One set_headers call: the company key replaces the client's Authorization, the
+   * client's credential header is removed (an empty value removes a request header in
+   * nginx), and OpenAI-Organization/Project are ours to choose, never the client's.
+   */
+  private async proxyAs(
+    kong: KongPdk,
+    tenant: string | null,
+    source: CredentialSource | null,
+    query: Record<string, string | string[]> | null,
+  ): Promise<void> {
+    const { config } = this.state as Ready;
+    const perTenant = tenant !== null ? config.tenant_headers?.[tenant] : undefined;
+    const upstream: Record<string, string> = {
+      authorization: `Bearer ${config.openai_api_key}`,
+      [OPENAI_ORGANIZATION]: perTenant?.organization ?? config.openai_organization ?? '',
+      [OPENAI_PROJECT]: perTenant?.project ?? config.openai_project ?? '',
+    };
+    if (config.hide_credentials && source?.kind === 'header' && source.name !== 'authorization') upstream[source.name] = '';
+    await kong.service.request.setHeaders(upstream);
+    if (config.hide_credentials && source?.kind === 'query' && query) {
+      await kong.service.request.setRawQuery(queryWithout(query, source.name));
+    }
+  }
+}
+
+function queryWithout(query: Record<string, string | string[]>, name: string): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (k === name) continue;
+    for (const value of Array.isArray(v) ? v : [v]) params.append(k, value);
+  }
+  return params.toString();
+}
