@@ -44,6 +44,8 @@ export interface BridgeOptions {
   serviceUrls?: Record<string, string>;
   /** Use this kong.env instead of kong/kong.env (tests of fixture plugins). */
   kongEnvFile?: string;
+  /** Extra environment for the plugin server processes (e.g. NODE_OPTIONS to inject faults). */
+  serverEnv?: Record<string, string>;
   onLog?: (line: string) => void;
 }
 
@@ -53,10 +55,14 @@ export interface LogEntry {
   message: string;
 }
 
+/** Kong's view of one request after it ran, for tests to inspect. */
 export interface RequestTrace {
   id: string;
   pdkCalls: PdkCallRecord[];
   status: number;
+  consumer: Consumer | null;
+  credential: Record<string, unknown> | null;
+  shared: Record<string, unknown>;
 }
 
 type AnyPlugin = { kind: 'external'; plugin: ExternalPlugin } | { kind: 'guard'; guard: BypassGuard };
@@ -115,7 +121,7 @@ export class KongBridge {
     await Promise.all(
       defs.map(async (def) => {
         const info = await queryPluginInfo(def);
-        const proc = new PluginServerProcess(def, (line) => {
+        const proc = new PluginServerProcess(def, this.opts.serverEnv, (line) => {
           this.opts.onLog?.(line);
           this.logs.push({ level: 'info', plugin: def.name, message: line });
         });
@@ -189,7 +195,7 @@ export class KongBridge {
   private trace(ctx: RequestContext): RequestTrace {
     let t = this.traces.find((x) => x.id === ctx.id);
     if (!t) {
-      t = { id: ctx.id, pdkCalls: [], status: 0 };
+      t = { id: ctx.id, pdkCalls: [], status: 0, consumer: null, credential: null, shared: ctx.shared };
       this.traces.push(t);
       if (this.traces.length > 1000) this.traces.shift();
     }
@@ -281,7 +287,7 @@ export class KongBridge {
       await this.proxy(ctx, res, buffered ? collected.filter((c) => c.plugin.hasPhase('response')) : null);
     }
     ctx.latencies.request = Date.now() - startedAt;
-    this.trace(ctx).status = ctx.response.status;
+    Object.assign(this.trace(ctx), { status: ctx.response.status, consumer: ctx.consumer, credential: ctx.credential });
     this.runLogPhase(ctx, collected.filter((c) => c.plugin.hasPhase('log')));
   }
 

@@ -40,7 +40,11 @@ export class PluginServerProcess {
   /** Increments on every spawn: the bridge uses it to see that instances are gone. */
   generation = 0;
 
-  constructor(readonly def: PluginServerDef, private readonly onLog?: (line: string) => void) {}
+  constructor(
+    readonly def: PluginServerDef,
+    private readonly env: Record<string, string> = {},
+    private readonly onLog?: (line: string) => void,
+  ) {}
 
   get pid(): number | undefined {
     return this.proc?.pid;
@@ -55,7 +59,10 @@ export class PluginServerProcess {
   private spawn(): void {
     this.lastSpawn = Date.now();
     this.generation += 1;
-    const proc = spawn('/bin/sh', ['-c', `exec ${this.def.startCmd} 2>&1`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn('/bin/sh', ['-c', `exec ${this.def.startCmd} 2>&1`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...this.env },
+    });
     this.proc = proc;
     let partial = '';
     proc.stdout!.on('data', (chunk: Buffer) => {
