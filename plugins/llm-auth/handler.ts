@@ -82,6 +82,8 @@ export class LlmAuthHandler {
     if (!result.ok) return this.rejectOrAnonymous(kong, result.failure, source, query);
 
     const { identity } = result;
+    const denied = authenticator.authorize(identity);
+    if (denied) return reject(kong, toRejection(denied, config.realm));
     if (this.state.consumers && identity.consumer !== null) {
       const consumer = await this.state.consumers.get(kong, identity.consumer);
       if (!consumer) {

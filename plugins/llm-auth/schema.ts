@@ -13,6 +13,9 @@ export const JWT_ALGORITHMS = [
 ] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
+/** What a JWKS key may be pinned to: never an HMAC (a JWKS is public). */
+export const ASYMMETRIC_JWT_ALGORITHMS = JWT_ALGORITHMS.filter((a) => !a.startsWith('HS'));
+
 export const AUTH_METHODS = ['api_key', 'jwt', 'oauth2_introspection'] as const;
 
 const apiKey = record(
@@ -45,9 +48,9 @@ const jwtKey = record(
 const jwtConfig = record(
   {
     keys: array(jwtKey, { default: [], description: 'Static verification keys, each pinned to one algorithm.' }),
-    jwks_uri: string({ description: 'JWKS URL (https:// or http://) to fetch signing keys from; cached and refetched on an unknown kid.' }),
-    jwks_algorithms: set(string({ one_of: JWT_ALGORITHMS, description: 'An algorithm accepted for JWKS keys.' }), {
-      default: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+    jwks_uri: string({ description: 'JWKS URL to fetch signing keys from (https://; http:// only to this host); cached and refetched on an unknown kid.' }),
+    jwks_algorithms: set(string({ one_of: ASYMMETRIC_JWT_ALGORITHMS, description: 'An algorithm accepted for JWKS keys.' }), {
+      default: [...ASYMMETRIC_JWT_ALGORITHMS],
       description: 'Algorithms accepted for JWKS keys (never HS*); a JWK with "alg" is pinned to it.',
     }),
     jwks_cache_ttl: integer({ default: 300, between: [1, 86400], description: 'Seconds a fetched JWKS is used before it is refetched.' }),
@@ -60,8 +63,8 @@ const jwtConfig = record(
     consumer_claim: string({ default: 'sub', description: 'Claim holding the Kong consumer (username or id, per consumer_by).' }),
     tenant_claim: string({ description: 'Claim holding the tenant; unset means tokens carry no tenant.' }),
     scope_claims: array(string({ description: 'A claim name.' }), {
-      default: ['scope', 'scp', 'roles'],
-      description: 'Claims read for scopes: a space-separated string ("scope") or an array ("scp", "roles"); all are merged.',
+      default: ['scope', 'scp'],
+      description: 'Claims read for scopes: a space-separated string ("scope") or an array ("scp", or e.g. "roles"); all are merged.',
     }),
   },
   { required: true, description: 'JWT verification (RFC 7519) settings.' },
@@ -69,7 +72,7 @@ const jwtConfig = record(
 
 const introspection = record(
   {
-    endpoint: string({ description: 'RFC 7662 token introspection endpoint URL.' }),
+    endpoint: string({ description: 'RFC 7662 token introspection endpoint URL (https://; http:// only to this host).' }),
     client_id: string({ referenceable: true, description: 'Client id for HTTP Basic authentication at the introspection endpoint.' }),
     client_secret: string({ referenceable: true, encrypted: true, description: 'Client secret for HTTP Basic authentication at the introspection endpoint.' }),
     token_type_hint: string({ default: 'access_token', description: 'token_type_hint sent with each introspection request.' }),

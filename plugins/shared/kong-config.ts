@@ -53,7 +53,8 @@ function validateScalar(field: KongField, v: unknown, where: string, opts: Valid
   switch (field.type) {
     case 'string':
       if (typeof v !== 'string') return [typeError(where, 'a string')];
-      if (typeof field.len_min === 'number' && v.length < field.len_min) errors.push(`${where}: length must be at least ${field.len_min}`);
+      // Kong rejects empty strings unless the field sets len_min (schema/init.lua)
+      if (v.length < (typeof field.len_min === 'number' ? field.len_min : 1)) errors.push(`${where}: length must be at least ${typeof field.len_min === 'number' ? field.len_min : 1}`);
       if (typeof field.len_max === 'number' && v.length > field.len_max) errors.push(`${where}: length must be at most ${field.len_max}`);
       if (typeof field.starts_with === 'string' && !v.startsWith(field.starts_with)) errors.push(`${where}: should start with: ${field.starts_with}`);
       break;

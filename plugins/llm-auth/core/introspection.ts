@@ -1,0 +1,113 @@
+/**
+ * OAuth 2.0 Token Introspection (RFC 7662) client for opaque tokens.
+ *
+ * The verdict says how long it may be reused: an active token until the earlier of
+ * `cache_ttl` and its `exp`, an inactive one for `negative_cache_ttl`, and an
+ * unreachable or misbehaving endpoint never (→ 503, retried on the next request).
+ * The cache itself is the authenticator's, keyed by SHA-256 of the token.
+ */
+import type { IntrospectionConfig } from '../schema';
+import { mapClaims, type ClaimMapping } from './claims';
+import { AuthProviderUnavailable, InvalidCredential, LlmAuthConfigError } from './errors';
+import { defaultFetch, fetchJson, isHttpUrl, type FetchLike } from './http';
+import { makeIdentity, tokenCredentialId, type Clock, type Verdict } from './identity';
+import { isJsonObject } from './jose';
+
+/** An introspection response is a small JSON object. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+/** RFC 7662 §2.2: `scope` is a space-separated string. */
+const SCOPE_MEMBER = 'scope';
+/** Members tried when `consumer_claim` is absent: RFC 7662 §2.2 `username`, then `client_id`. */
+const CONSUMER_FALLBACKS = ['username', 'client_id'] as const;
+
+export interface IntrospectorDeps {
+  now?: Clock;
+  fetch?: FetchLike;
+}
+
+/**
+ * RFC 6749 §2.3.1: client_id and client_secret are form-urlencoded before they are
+ * joined for HTTP Basic (RFC 7617).
+ */
+function basicAuthorization(clientId: string, clientSecret: string): string {
+  const encode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
+  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
+}
+
+export class Introspector {
+  private readonly endpoint: string;
+  private readonly headers: Record<string, string>;
+  private readonly tokenTypeHint: string | null;
+  private readonly timeoutMs: number;
+  private readonly cacheTtlMs: number;
+  private readonly negativeCacheTtlMs: number;
+  private readonly mapping: ClaimMapping;
+  private readonly now: Clock;
+  private readonly fetch: FetchLike;
+
+  /** @throws LlmAuthConfigError without an http(s) endpoint, or with only one of client_id/client_secret */
+  constructor(config: IntrospectionConfig, deps: IntrospectorDeps = {}) {
+    if (config.endpoint === null || !isHttpUrl(config.endpoint)) {
+      throw new LlmAuthConfigError('introspection.endpoint', 'oauth2_introspection needs an http:// or https:// endpoint');
+    }
+    if ((config.client_id === null) !== (config.client_secret === null)) {
+      throw new LlmAuthConfigError('introspection', 'set both client_id and client_secret, or neither');
+    }
+    this.endpoint = config.endpoint;
+    this.headers = {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+      ...(config.client_id !== null && config.client_secret !== null
+        ? { authorization: basicAuthorization(config.client_id, config.client_secret) }
+        : {}),
+    };
+    this.tokenTypeHint = config.token_type_hint || null; // '' sends no hint (RFC 7662 §2.1: OPTIONAL)
+    this.timeoutMs = config.timeout_ms;
+    this.cacheTtlMs = config.cache_ttl * 1000;
+    this.negativeCacheTtlMs = config.negative_cache_ttl * 1000;
+    this.mapping = {
+      consumerClaim: config.consumer_claim,
+      consumerFallbacks: CONSUMER_FALLBACKS,
+      tenantClaim: config.tenant_claim,
+      scopeClaims: [SCOPE_MEMBER],
+    };
+    this.now = deps.now ?? Date.now;
+    this.fetch = deps.fetch ?? defaultFetch;
+  }
+
+  /**
+   * Asks the authorization server whether the token is active (RFC 7662 §2.1) and
+   * maps an active token's response to an identity. Never throws.
+   */
+  async introspect(token: string): Promise<Verdict> {
+    const form = new URLSearchParams({ token });
+    if (this.tokenTypeHint !== null) form.set('token_type_hint', this.tokenTypeHint);
+    const res = await fetchJson(
+      this.fetch,
+      this.endpoint,
+      // The token is in the body: a redirect could carry it to another host.
+      { method: 'POST', headers: this.headers, body: form.toString(), redirect: 'error' },
+      { timeoutMs: this.timeoutMs, maxBytes: MAX_RESPONSE_BYTES },
+    );
+    if (!res.ok) return { ok: false, failure: new AuthProviderUnavailable('introspection', res.reason), cacheUntil: null };
+    const body = res.body;
+    // §2.2: "active" is REQUIRED and boolean; a response without it is not an answer.
+    if (!isJsonObject(body) || typeof body.active !== 'boolean') {
+      return { ok: false, failure: new AuthProviderUnavailable('introspection', 'response is not an introspection response'), cacheUntil: null };
+    }
+    const now = this.now();
+    if (!body.active) {
+      return { ok: false, failure: new InvalidCredential('inactive'), cacheUntil: now + this.negativeCacheTtlMs };
+    }
+    const mapped = mapClaims(body, this.mapping);
+    if (mapped instanceof InvalidCredential) return { ok: false, failure: mapped, cacheUntil: null };
+    const expiresAt = typeof body.exp === 'number' ? body.exp * 1000 : null;
+    const identity = makeIdentity({
+      ...mapped,
+      credential_id: tokenCredentialId('oauth2', token),
+      auth_method: 'oauth2_introspection',
+      expiresAt,
+    });
+    return { ok: true, identity, cacheUntil: Math.min(now + this.cacheTtlMs, expiresAt ?? Infinity) };
+  }
+}

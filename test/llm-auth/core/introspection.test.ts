@@ -1,0 +1,141 @@
+import { AuthProviderUnavailable, InvalidCredential, LlmAuthConfigError } from '../../../plugins/llm-auth/core/errors';
+import type { Verdict } from '../../../plugins/llm-auth/core/identity';
+import { Introspector } from '../../../plugins/llm-auth/core/introspection';
+import type { IntrospectionConfig } from '../../../plugins/llm-auth/schema';
+import { FakeClock } from './support/clock';
+import { makeConfig } from './support/config';
+import { sendJson, startServer, type TestServer } from './support/servers';
+
+/** What the fake authorization server answers, per token. */
+const RESPONSES: Record<string, () => { status: number; body: unknown } | 'hang'> = {};
+let server: TestServer;
+let lastRequest: { method?: string; headers: Record<string, unknown>; body: URLSearchParams } | null;
+let clock: FakeClock;
+
+beforeAll(async () => {
+  server = await startServer((req, body, res) => {
+    const form = new URLSearchParams(body);
+    lastRequest = { method: req.method, headers: req.headers, body: form };
+    const answer = RESPONSES[form.get('token') ?? '']?.() ?? { status: 200, body: { active: false } };
+    if (answer === 'hang') return;
+    if (typeof answer.body === 'string') res.writeHead(answer.status).end(answer.body);
+    else sendJson(res, answer.status, answer.body);
+  });
+});
+afterAll(() => server.close());
+beforeEach(() => {
+  clock = new FakeClock();
+  lastRequest = null;
+});
+
+const introspector = (over: Partial<IntrospectionConfig> = {}) =>
+  new Introspector(makeConfig({ introspection: { endpoint: `${server.url}/introspect`, ...over } }).introspection, { now: clock.now });
+
+function failureOf(verdict: Verdict) {
+  if (verdict.ok) throw new Error('expected a failure');
+  return verdict.failure;
+}
+
+describe('Introspector', () => {
+  it('POSTs the token as a form with token_type_hint, Accept JSON and HTTP Basic client auth', async () => {
+    RESPONSES['tok-basic'] = () => ({ status: 200, body: { active: true, sub: 'alice' } });
+    await introspector({ client_id: 'gateway:1', client_secret: 's3cr%t' }).introspect('tok-basic');
+    expect(lastRequest?.method).toBe('POST');
+    expect(lastRequest?.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(lastRequest?.headers.accept).toBe('application/json');
+    // RFC 6749 §2.3.1: form-urlencoded before base64.
+    expect(lastRequest?.headers.authorization).toBe(`Basic ${Buffer.from('gateway%3A1:s3cr%25t').toString('base64')}`);
+    expect(Object.fromEntries(lastRequest!.body)).toEqual({ token: 'tok-basic', token_type_hint: 'access_token' });
+  });
+
+  it('sends no Authorization header without client credentials, and the default hint', async () => {
+    RESPONSES['tok-anon'] = () => ({ status: 200, body: { active: true, sub: 'alice' } });
+    await introspector({}).introspect('tok-anon');
+    expect(lastRequest?.headers.authorization).toBeUndefined();
+    expect(Object.fromEntries(lastRequest!.body)).toEqual({ token: 'tok-anon', token_type_hint: 'access_token' });
+  });
+
+  it('maps an active token to an identity, cacheable until the earlier of cache_ttl and exp', async () => {
+    RESPONSES['tok-active'] = () => ({
+      status: 200,
+      body: { active: true, sub: 'alice', scope: 'chat embeddings', org: 'acme', exp: clock.seconds + 120 },
+    });
+    const verdict = await introspector({ tenant_claim: 'org', cache_ttl: 300 }).introspect('tok-active');
+    expect(verdict).toEqual({
+      ok: true,
+      identity: {
+        consumer: 'alice',
+        tenant: 'acme',
+        scopes: ['chat', 'embeddings'],
+        credential_id: expect.stringMatching(/^oauth2:[0-9a-f]{12}$/),
+        auth_method: 'oauth2_introspection',
+        expiresAt: (clock.seconds + 120) * 1000,
+      },
+      cacheUntil: (clock.seconds + 120) * 1000,
+    });
+    const short = await introspector({ cache_ttl: 30 }).introspect('tok-active');
+    expect(short.cacheUntil).toBe(clock.ms + 30_000);
+  });
+
+  it('falls back to username, then client_id, for the consumer', async () => {
+    RESPONSES['tok-user'] = () => ({ status: 200, body: { active: true, username: 'bob', client_id: 'app' } });
+    RESPONSES['tok-client'] = () => ({ status: 200, body: { active: true, client_id: 'app' } });
+    RESPONSES['tok-nobody'] = () => ({ status: 200, body: { active: true } });
+    expect(await introspector().introspect('tok-user')).toMatchObject({ ok: true, identity: { consumer: 'bob' } });
+    expect(await introspector().introspect('tok-client')).toMatchObject({ ok: true, identity: { consumer: 'app' } });
+    expect(failureOf(await introspector().introspect('tok-nobody'))).toEqual(new InvalidCredential('missing_consumer'));
+  });
+
+  it('reads the consumer from consumer_claim', async () => {
+    RESPONSES['tok-claim'] = () => ({ status: 200, body: { active: true, sub: 'uuid-1', email: 'a@example.com' } });
+    expect(await introspector({ consumer_claim: 'email' }).introspect('tok-claim')).toMatchObject({ identity: { consumer: 'a@example.com' } });
+  });
+
+  it('answers an inactive token as invalid, cacheable for negative_cache_ttl', async () => {
+    RESPONSES['tok-inactive'] = () => ({ status: 200, body: { active: false } });
+    const verdict = await introspector({ negative_cache_ttl: 10 }).introspect('tok-inactive');
+    expect(verdict).toEqual({ ok: false, failure: new InvalidCredential('inactive'), cacheUntil: clock.ms + 10_000 });
+  });
+
+  it.each([
+    ['a 5xx status', () => ({ status: 500, body: { error: 'boom' } }), 'HTTP 500'],
+    ['a 401 (bad client credentials)', () => ({ status: 401, body: { error: 'invalid_client' } }), 'HTTP 401'],
+    ['a body that is not JSON', () => ({ status: 200, body: 'not json' }), 'response is not JSON'],
+    ['JSON without active', () => ({ status: 200, body: { sub: 'alice' } }), 'response is not an introspection response'],
+    ['a non-boolean active', () => ({ status: 200, body: { active: 'true', sub: 'alice' } }), 'response is not an introspection response'],
+  ])('answers unavailable, never cacheable, for %s', async (_label, response, reason) => {
+    RESPONSES['tok-bad'] = response;
+    const verdict = await introspector().introspect('tok-bad');
+    expect(verdict).toEqual({ ok: false, failure: new AuthProviderUnavailable('introspection', reason), cacheUntil: null });
+  });
+
+  it('answers unavailable after timeout_ms', async () => {
+    RESPONSES['tok-hang'] = () => 'hang';
+    const verdict = await introspector({ timeout_ms: 100 }).introspect('tok-hang');
+    expect(failureOf(verdict)).toEqual(new AuthProviderUnavailable('introspection', 'timeout'));
+  });
+
+  it('answers unavailable when the endpoint is down', async () => {
+    const down = await startServer(() => undefined);
+    await down.close();
+    const i = new Introspector(makeConfig({ introspection: { endpoint: `${down.url}/introspect` } }).introspection, { now: clock.now });
+    expect(failureOf(await i.introspect('tok'))).toMatchObject({ kind: 'unavailable', reason: expect.stringMatching(/^network error/) });
+  });
+
+  it('does not follow redirects, which could carry the token elsewhere', async () => {
+    const redirecting = await startServer((_req, _body, res) => res.writeHead(307, { location: `${server.url}/introspect` }).end());
+    try {
+      const i = new Introspector(makeConfig({ introspection: { endpoint: `${redirecting.url}/x` } }).introspection, { now: clock.now });
+      expect(failureOf(await i.introspect('tok-active'))).toMatchObject({ kind: 'unavailable' });
+      expect(lastRequest).toBeNull();
+    } finally {
+      await redirecting.close();
+    }
+  });
+
+  it('rejects a config without endpoint or with half the client credentials', () => {
+    expect(() => new Introspector(makeConfig().introspection)).toThrow(LlmAuthConfigError);
+    expect(() => new Introspector(makeConfig().introspection)).toThrow('introspection.endpoint');
+    expect(() => introspector({ client_id: 'only-id' })).toThrow(/set both client_id and client_secret/);
+  });
+});
