@@ -111,6 +111,7 @@ export class LlmAuthHandler {
     query: Record<string, string | string[]> | null,
   ): Promise<void> {
     const { config } = this.state as Ready;
+    await logFailure(kong, failure);
     const rejection = toRejection(failure, config.realm);
     if (rejection.status !== 401 || !config.anonymous) return reject(kong, rejection);
 
@@ -157,6 +158,15 @@ export class LlmAuthHandler {
     if (config.hide_credentials && source?.kind === 'query' && query) {
       await kong.service.request.setRawQuery(queryWithout(query, source.name));
     }
+  }
+}
+
+/** Failures an operator must hear of; credential problems are the client's and not logged. */
+async function logFailure(kong: KongPdk, failure: Failure): Promise<void> {
+  if (failure.kind === 'internal') {
+    await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'internal_error', detail: failure.detail }));
+  } else if (failure.kind === 'unavailable') {
+    await kong.log.warn(JSON.stringify({ plugin: PLUGIN_NAME, event: 'auth_provider_unavailable', provider: failure.provider, detail: failure.detail }));
   }
 }
 
