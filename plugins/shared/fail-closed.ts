@@ -7,11 +7,7 @@
  */
 import type { KongPdk } from './pdk';
 import { internalError, reject } from './openai-error';
-
-export function describeError(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return typeof err;
-}
+import { safeError } from './safe-error';
 
 export async function failClosed(
   kong: KongPdk,
@@ -23,7 +19,7 @@ export async function failClosed(
   } catch (err) {
     // Both calls are independent; the rejection must go out even if logging fails.
     const log = kong.log
-      .err(JSON.stringify({ plugin, event: 'internal_error', error: describeError(err) }))
+      .err(JSON.stringify({ plugin, event: 'internal_error', ...safeError(err) }))
       .catch(() => undefined);
     await reject(kong, internalError(`${plugin.replace(/-/g, '_')}_internal_error`));
     void log;
