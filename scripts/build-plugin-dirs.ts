@@ -8,8 +8,9 @@
  */
 import fs = require('fs');
 import path = require('path');
+import { REPO_ROOT } from './repo-root';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = REPO_ROOT;
 const SOURCE_DIR = path.join(ROOT, 'plugins');
 const OUT_DIR = path.join(ROOT, 'dist', 'kong-plugins');
 

@@ -10,8 +10,9 @@ import fs = require('fs');
 import path = require('path');
 import type { KongField, KongFieldList } from '../plugins/shared/kong-config';
 import { pluginNames } from './build-plugin-dirs';
+import { REPO_ROOT } from './repo-root';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = REPO_ROOT;
 const README = path.join(ROOT, 'README.md');
 
 function typeName(f: KongField): string {

@@ -9,8 +9,9 @@
 import crypto = require('crypto');
 import fs = require('fs');
 import path = require('path');
+import { REPO_ROOT } from './repo-root';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = REPO_ROOT;
 const SOURCE = path.join(ROOT, 'kong', 'kong.yml');
 const TARGET = path.join(ROOT, 'kong', 'kong.test.yml');
 const DEMO_KEYS = path.join(ROOT, 'kong', 'demo-keys.json');

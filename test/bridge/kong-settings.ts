@@ -9,15 +9,9 @@
 import fs = require('fs');
 import path = require('path');
 
-/** The checkout: the nearest folder above this file with a package.json (from src or dist). */
-function findRoot(dir: string): string {
-  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, 'package.json'))) return d;
-  }
-  throw new Error(`no package.json above ${dir}`);
-}
+import { REPO_ROOT } from '../../scripts/repo-root';
 
-export const REPO_ROOT = findRoot(__dirname);
+export { REPO_ROOT };
 export const KONG_ENV_FILE = path.join(REPO_ROOT, 'kong', 'kong.env');
 
 /** Paths inside the Kong image (kong/Dockerfile) and what they are here. */

@@ -1,0 +1,97 @@
+/**
+ * The files in kong/ agree with each other and with the plugins: every plugin has
+ * its own plugin server with the same commands the Dockerfile's layout needs, the
+ * generated files (kong/kong.test.yml, README's configuration reference) match their
+ * sources, and kong.yml keeps secrets out of the file.
+ */
+import fs = require('fs');
+import path = require('path');
+import yaml = require('js-yaml');
+import { loadDeclarative } from '../bridge/declarative';
+import { CONTAINER_PATHS, parseNginxSize, readKongEnv, REPO_ROOT } from '../bridge/kong-settings';
+import { pluginNames } from '../../scripts/build-plugin-dirs';
+import { updateReadme } from '../../scripts/gen-config-docs';
+import { demoKeys, testConfig } from '../../scripts/gen-kong-test-config';
+
+const KONG = path.join(REPO_ROOT, 'kong');
+const read = (f: string) => fs.readFileSync(path.join(KONG, f), 'utf8');
+
+describe('kong/ configuration', () => {
+  const env = readKongEnv();
+  const plugins = pluginNames();
+
+  it('gives every plugin its own plugin server, loaded by Kong', () => {
+    const names = env.KONG_PLUGINSERVER_NAMES.split(',');
+    expect(names.sort()).toEqual([...plugins].sort());
+    const enabled = env.KONG_PLUGINS.split(',');
+    expect(enabled[0]).toBe('bundled');
+    for (const name of plugins) {
+      expect(enabled).toContain(name);
+      const key = `KONG_PLUGINSERVER_${name.replace(/-/g, '_').toUpperCase()}`;
+      const dir = `${CONTAINER_PATHS.pluginHome}/dist/kong-plugins/${name}`;
+      const server = `${CONTAINER_PATHS.node} ${CONTAINER_PATHS.pluginHome}/dist/bin/llm-pluginserver.js --plugins-directory ${dir}`;
+      expect(env[`${key}_SOCKET`]).toBe(`${CONTAINER_PATHS.kongPrefix}/${name}.socket`);
+      // start_cmd and socket must agree: the server listens on <prefix>/<sock-name>
+      expect(env[`${key}_START_CMD`]).toBe(`${server} --kong-prefix ${CONTAINER_PATHS.kongPrefix} --sock-name ${name}.socket`);
+      // Kong JSON-decodes the query output: --dump-all-plugins, never --dump-plugin-info
+      expect(env[`${key}_QUERY_CMD`]).toBe(`${server} --dump-all-plugins`);
+    }
+  });
+
+  it('raises the body buffer to 2 MiB, the largest body the suite accepts', () => {
+    expect(parseNginxSize(env.KONG_NGINX_HTTP_CLIENT_BODY_BUFFER_SIZE)).toBe(2 * 1024 * 1024);
+    expect(parseNginxSize(env.KONG_NGINX_HTTP_CLIENT_MAX_BODY_SIZE)).toBeLessThanOrEqual(parseNginxSize(env.KONG_NGINX_HTTP_CLIENT_BODY_BUFFER_SIZE));
+  });
+
+  it('copies into the image exactly what the plugin server commands run', () => {
+    const dockerfile = read('Dockerfile');
+    for (const dir of ['dist/bin', 'dist/plugins', 'dist/kong-plugins', 'node_modules']) {
+      expect(dockerfile).toContain(`${CONTAINER_PATHS.pluginHome}/${dir}`);
+    }
+    expect(dockerfile).toContain(`COPY --from=build /usr/local/bin/node ${CONTAINER_PATHS.node}`);
+  });
+
+  it('keeps the OpenAI key and API key hashes out of kong.yml (vault references)', () => {
+    const text = read('kong.yml');
+    expect(text).not.toMatch(/sk-[A-Za-z0-9]/);
+    expect(text).not.toMatch(/sha256:[0-9a-f]{64}/);
+    const decl = loadDeclarative(text);
+    for (const p of decl.plugins.filter((x) => x.name === 'llm-auth')) {
+      expect(p.config.openai_api_key).toBe('{vault://env/openai-api-key}');
+      for (const k of p.config.api_keys as Array<{ key_hash: string }>) expect(k.key_hash).toMatch(/^\{vault:\/\/env\/llm-key-hash-[a-z-]+\}$/);
+    }
+  });
+
+  it('has the routes OpenAI clients use and an admin route apart from them', () => {
+    const decl = loadDeclarative(read('kong.yml'));
+    const paths = decl.routes.flatMap((r) => r.paths);
+    for (const p of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/models', '/v1/files']) expect(paths).toContain(p);
+    const admin = decl.routes.find((r) => r.name === 'openai-admin')!;
+    const adminAuth = decl.plugins.find((p) => p.name === 'llm-auth' && p.route?.id === admin.id)!;
+    expect(adminAuth.config.required_scopes).toEqual(['openai:admin']);
+    // consumers named by the keys exist
+    const consumers = new Set(decl.consumers.map((c) => c.username));
+    for (const p of decl.plugins.filter((x) => x.name === 'llm-auth')) {
+      for (const k of p.config.api_keys as Array<{ consumer: string }>) expect(consumers.has(k.consumer)).toBe(true);
+    }
+  });
+
+  it('has kong.test.yml generated from kong.yml (npm run gen:kong-test)', () => {
+    expect(read('kong.test.yml')).toBe(testConfig(read('kong.yml'), demoKeys()));
+  });
+
+  it('has README\'s configuration reference generated from the schemas (npm run docs)', () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    expect(updateReadme(readme)).toBe(readme);
+  });
+
+  it('runs the gateway with kong.env in docker-compose.yml, the config mounted read-only', () => {
+    const compose = yaml.load(fs.readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
+      services: Record<string, { env_file?: string; volumes?: string[]; profiles?: string[]; environment?: Record<string, string> }>;
+    };
+    expect(compose.services.kong.env_file).toBe('kong/kong.env');
+    expect(compose.services.kong.volumes).toContain('./kong:/kong/declarative:ro');
+    expect(compose.services.test.profiles).toEqual(['test']);
+    for (const svc of ['kong', 'redis', 'mock-openai']) expect(compose.services[svc]).toBeDefined();
+  });
+});
