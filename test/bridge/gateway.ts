@@ -27,7 +27,7 @@ import { luaRoundTrip } from './lua-values';
 import { PhaseError, ExternalPlugin, type PdkCallRecord } from './plugin-runner';
 import { PluginServerProcess, queryPluginInfo } from './plugin-server';
 import { BypassGuard, parseBypassGuard } from './post-function';
-import { headersFromNode, headersToMultiMap, type Headers, type RequestContext } from './request-context';
+import { headersFromNode, headersToMultiMap, newRequestContext, type Headers, type RequestContext } from './request-context';
 
 export const KONG_VERSION = '3.10.0';
 const UNEXPECTED = { message: 'An unexpected error occurred' };
@@ -220,13 +220,11 @@ export class KongBridge {
       return sendJson(res, 404, { message: 'no Route matched with those values' });
     }
     const { route } = match;
-    const ctx: RequestContext = {
+    const ctx = newRequestContext({
       id: crypto.randomBytes(16).toString('hex'),
-      phase: 'access',
       startedAt,
       clientIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
       route,
-      service: route.service,
       request: {
         method: req.method ?? 'GET',
         scheme: 'http',
@@ -238,19 +236,7 @@ export class KongBridge {
         body,
         bodyInFile: body.length > this.bodyBuffer,
       },
-      upstream: { path: null, rawQuery: null, method: null, body: null },
-      serviceResponse: null,
-      response: { status: 0, headers: new Map(), body: null, source: 'service' },
-      delayedResponse: null,
-      consumer: null,
-      credential: null,
-      shared: {},
-      serializeValues: [],
-      latencies: { kong: 0, proxy: -1, request: 0 },
-      upstreamUri: '',
-      bytesSent: 0,
-      saved: null,
-    };
+    });
     this.trace(ctx);
 
     // access: the collecting iterator

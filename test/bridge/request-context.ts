@@ -63,6 +63,27 @@ export interface RequestContext {
   saved: { serialize: string; requestHeaders: Headers; responseHeaders: Headers; status: number } | null;
 }
 
+/** A request as Kong holds it when the access phase starts. */
+export function newRequestContext(init: Pick<RequestContext, 'id' | 'startedAt' | 'clientIp' | 'route' | 'request'>): RequestContext {
+  return {
+    ...init,
+    phase: 'access',
+    service: init.route.service,
+    upstream: { path: null, rawQuery: null, method: null, body: null },
+    serviceResponse: null,
+    response: { status: 0, headers: new Map(), body: null, source: 'service' },
+    delayedResponse: null,
+    consumer: null,
+    credential: null,
+    shared: {},
+    serializeValues: [],
+    latencies: { kong: 0, proxy: -1, request: 0 },
+    upstreamUri: '',
+    bytesSent: 0,
+    saved: null,
+  };
+}
+
 export function headersFromNode(raw: string[]): Headers {
   const h: Headers = new Map();
   for (let i = 0; i < raw.length; i += 2) {

@@ -8,11 +8,11 @@
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import type { PluginEntity } from '../bridge/declarative';
+import type { PluginEntity, Route } from '../bridge/declarative';
 import { REPO_ROOT } from '../bridge/kong-settings';
 import { ExternalPlugin } from '../bridge/plugin-runner';
 import { PluginServerProcess, queryPluginInfo } from '../bridge/plugin-server';
-import type { RequestContext } from '../bridge/request-context';
+import { newRequestContext, type RequestContext } from '../bridge/request-context';
 
 const PROBE_DIR = path.join(REPO_ROOT, 'test', 'fixtures', 'plugin-servers', 'probe');
 const OURS = `${process.execPath} ${path.join(REPO_ROOT, 'dist', 'bin', 'llm-pluginserver.js')}`;
@@ -25,31 +25,19 @@ function rssBytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
+const ROUTE = { id: 'r', name: 'leak', paths: ['/'], methods: null, strip_path: false, preserve_host: false, service: { id: 's' } } as unknown as Route;
+
 function rejectedRequest(): RequestContext {
-  return {
+  return newRequestContext({
     id: 'leak',
-    phase: 'access',
     startedAt: Date.now(),
     clientIp: '127.0.0.1',
-    route: null as never,
-    service: null as never,
+    route: ROUTE,
     request: {
       method: 'POST', scheme: 'http', host: 'localhost', port: 8000, path: '/v1/chat/completions', rawQuery: '',
       headers: new Map([['x-probe-exit', ['429']]]), body: Buffer.alloc(0), bodyInFile: false,
     },
-    upstream: { path: null, rawQuery: null, method: null, body: null },
-    serviceResponse: null,
-    response: { status: 0, headers: new Map(), body: null, source: 'service' },
-    delayedResponse: null,
-    consumer: null,
-    credential: null,
-    shared: {},
-    serializeValues: [],
-    latencies: { kong: 0, proxy: -1, request: 0 },
-    upstreamUri: '',
-    bytesSent: 0,
-    saved: null,
-  };
+  });
 }
 
 async function measure(label: string, command: string, requests: number): Promise<{ before: number; after: number }> {
