@@ -2,16 +2,19 @@
  * A mock of the OpenAI API upstream, for tests and docker-compose: node:http only.
  * It serves /v1/chat/completions (plain and SSE), /v1/completions, /v1/embeddings,
  * /v1/responses and /v1/models with deterministic content (see endpoints.ts), records
- * every request, and can be told to fail, to be slow, or to stream slowly.
+ * every request, and can be told to fail, to be slow, or to stream slowly: through
+ * its methods in-process, or, with `control: true`, over HTTP under /__mock/ (see
+ * control.ts) when it runs as a container.
  *
  * Run directly (`node dist/test/mock-openai/server.js`) it listens on $HOST:$PORT
- * (default 127.0.0.1:8080).
+ * (default 127.0.0.1:8080), with the control API when MOCK_CONTROL=on.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { route, randomId, type EndpointResult, type JsonBody } from './endpoints';
+import { CONTROL_PREFIX, parseControlCall, type ControlCall } from './control';
 import { HttpError, injectedFailure, invalidRequest, type FailureSpec } from './openai-errors';
 
 export type { FailureSpec } from './openai-errors';
@@ -41,6 +44,11 @@ export interface MockOpenAIOptions {
    * long-running mock under load, e.g. in docker-compose.
    */
   maxRecordedRequests?: number;
+  /**
+   * Serve the HTTP control API under /__mock/ (default off). Off, those paths are
+   * unknown paths like any other (404), so the API exists only where asked for.
+   */
+  control?: boolean;
 }
 
 /** A mock OpenAI API server; see the module comment. */
@@ -56,9 +64,11 @@ export class MockOpenAI {
   private latencyMs = 0;
   private chunkDelayMs = 0;
   private readonly maxRecorded: number;
+  private readonly controlOn: boolean;
 
   constructor(options: MockOpenAIOptions = {}) {
     this.maxRecorded = options.maxRecordedRequests ?? Infinity;
+    this.controlOn = options.control ?? false;
   }
 
   /**
@@ -131,7 +141,15 @@ export class MockOpenAI {
     // A client hanging up mid-answer must not crash the mock.
     res.on('error', () => undefined);
     try {
-      const record = this.record(req, await readBody(req));
+      const body = await readBody(req);
+      const path = new URL(req.url ?? '/', 'http://mock').pathname;
+      // Control calls come before recording, failures and latency: the test's own
+      // bookkeeping must neither show up in the record nor use up injected behaviour.
+      if (this.controlOn && path.startsWith(CONTROL_PREFIX)) {
+        this.control(parseControlCall(req.method ?? '', path, body), res);
+        return;
+      }
+      const record = this.record(req, path, body);
       const outcome = this.answer(record);
       if (this.latencyMs > 0) await sleep(this.latencyMs, undefined, { signal });
       // Sent on every answer by OpenAI; the gateway logs and forwards them.
@@ -158,14 +176,36 @@ export class MockOpenAI {
     }
   }
 
-  private record(req: IncomingMessage, body: string): RecordedRequest {
+  /** Applies a control call and answers it: the record as JSON, 204 for the setters, or the parse error. */
+  private control(call: ControlCall | HttpError, res: ServerResponse): void {
+    if (call instanceof HttpError) return sendJson(res, call.status, call.body(), call.headers);
+    switch (call.op) {
+      case 'requests':
+        return sendJson(res, 200, this.requests, {});
+      case 'reset':
+        this.reset();
+        break;
+      case 'fail':
+        this.failNext(call.n, call.spec);
+        break;
+      case 'latency':
+        this.setLatency(call.ms);
+        break;
+      case 'chunk-delay':
+        this.setChunkDelay(call.ms);
+        break;
+    }
+    res.writeHead(204).end();
+  }
+
+  private record(req: IncomingMessage, path: string, body: string): RecordedRequest {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     const record: RecordedRequest = {
       method: req.method ?? '',
-      path: new URL(req.url ?? '/', 'http://mock').pathname,
+      path,
       headers,
       body,
       json: parseJson(body),
@@ -258,11 +298,11 @@ function sendJson(res: ServerResponse, status: number, body: object, headers: Re
 }
 
 if (require.main === module) {
-  const mock = new MockOpenAI({ maxRecordedRequests: 1000 });
+  const mock = new MockOpenAI({ maxRecordedRequests: 1000, control: process.env.MOCK_CONTROL === 'on' });
   const port = Number(process.env.PORT || 8080);
   const host = process.env.HOST || '127.0.0.1';
   mock.start(port, host).then(
-    (url) => console.log(`mock-openai listening on ${url}`),
+    (url) => console.log(`mock-openai listening on ${url}, control API ${process.env.MOCK_CONTROL === 'on' ? 'on' : 'off'}`),
     (err: unknown) => {
       console.error('mock-openai failed to start:', err);
       process.exit(1);
