@@ -17,6 +17,7 @@ import { signToken, unsignedToken } from './core/support/tokens';
 
 const UPSTREAM_KEY = 'sk-upstream-handler-test';
 const ALICE_KEY = 'sk-llm-handler-alice-0123456789abcdefghijklmnopqrstuv';
+const DAVE_KEY = 'sk-llm-handler-dave-0123456789abcdefghijklmnopqrstuvw';
 const sha256 = (s: string) => 'sha256:' + require('crypto').createHash('sha256').update(s).digest('hex');
 const ISSUER = 'https://idp.test';
 const AUDIENCE = 'kong-llm';
@@ -58,7 +59,11 @@ services:
                 negative_cache_ttl: 1`)}${route('anon', `${apiKeys}
               anonymous: guest`)}${route('nocons', `${apiKeys}
               consumer_by: none`)}${route('tenant', `${apiKeys}
-              allowed_tenants: [globex]`)}${route('badcfg', `
+              allowed_tenants: [globex]`)}${route('orgs', `${apiKeys}
+                - { id: dave-key, key_hash: "${sha256(DAVE_KEY)}", consumer: alice }
+              openai_organization: org-default
+              tenant_headers:
+                acme: { organization: org-acme, project: proj-acme }`)}${route('badcfg', `
               methods: [jwt]
               jwt:
                 keys:
@@ -219,6 +224,14 @@ describe('llm-auth adapter through the bridge', () => {
       await client('nocons', ALICE_KEY).models.list();
       expect(llmAuthCalls()).toEqual(['kong.request.get_headers', 'kong.ctx.shared.set', 'kong.service.request.set_headers']);
       expect(bridge.traces.at(-1)!.consumer).toBeNull();
+    });
+
+    it('sends the tenant\'s OpenAI-Organization/Project upstream, else the default', async () => {
+      await client('orgs', ALICE_KEY).models.list();
+      expect(mock.requests[0].headers).toMatchObject({ 'openai-organization': 'org-acme', 'openai-project': 'proj-acme' });
+      await client('orgs', DAVE_KEY).models.list({ headers: { 'OpenAI-Project': 'proj-chosen-by-client' } });
+      expect(mock.requests[1].headers['openai-organization']).toBe('org-default');
+      expect(mock.requests[1].headers['openai-project']).toBeUndefined();
     });
 
     it('refuses a tenant that is not allowed on the route with 403', async () => {
