@@ -29,7 +29,15 @@ const ANONYMOUS_CREDENTIAL_ID = 'anonymous';
 const OPENAI_ORGANIZATION = 'openai-organization';
 const OPENAI_PROJECT = 'openai-project';
 
-type Ready = { ok: true; config: LlmAuthConfig; authenticator: Authenticator; consumers: ConsumerCache | null };
+type Ready = {
+  ok: true;
+  config: LlmAuthConfig;
+  authenticator: Authenticator;
+  /** Consumers named by credentials (null with consumer_by "none"). */
+  consumers: ConsumerCache | null;
+  /** The `anonymous` consumer, by id or username as Kong's auth plugins take it. */
+  anonymous: ConsumerCache;
+};
 type Broken = { ok: false; reason: string };
 
 export class LlmAuthHandler {
@@ -49,6 +57,7 @@ export class LlmAuthHandler {
         config,
         authenticator: new Authenticator(config),
         consumers: config.consumer_by === 'none' ? null : new ConsumerCache(config.consumer_by === 'username', config.consumer_cache_ttl * 1000),
+        anonymous: new ConsumerCache(true, config.consumer_cache_ttl * 1000),
       };
     } catch (err) {
       this.state = { ok: false, reason: err instanceof Error ? err.message : 'invalid configuration' };
@@ -110,19 +119,17 @@ export class LlmAuthHandler {
     source: CredentialSource | null,
     query: Record<string, string | string[]> | null,
   ): Promise<void> {
-    const { config } = this.state as Ready;
+    const { config, anonymous } = this.state as Ready;
     await logFailure(kong, failure);
     const rejection = toRejection(failure, config.realm);
-    if (rejection.status !== 401 || !config.anonymous) return reject(kong, rejection);
+    // anonymous holds no scope and no tenant: a route that demands either still says 401
+    const anonymousAllowed = config.anonymous !== null && config.required_scopes.length === 0 && config.allowed_tenants.length === 0;
+    if (rejection.status !== 401 || !anonymousAllowed) return reject(kong, rejection);
 
-    const consumer = await kong.client.loadConsumer(config.anonymous, true);
+    const consumer = await anonymous.get(kong, config.anonymous!);
     if (!consumer) {
       await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'anonymous_consumer_not_found' }));
       return reject(kong, internalError('llm_auth_misconfigured'));
-    }
-    if (config.required_scopes.length > 0 || config.allowed_tenants.length > 0) {
-      // anonymous holds no scope and no tenant: the route's rules still apply
-      return reject(kong, rejection);
     }
     await kong.client.authenticate(consumer, null);
     await kong.ctx.shared.set(CTX_KEY, {
