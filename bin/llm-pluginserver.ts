@@ -20,6 +20,7 @@
  * which Kong cannot decode).
  */
 import './no-ts-node';
+import crypto = require('crypto');
 import path = require('path');
 import { logLine, safeError, type Level } from './log-line';
 
@@ -51,6 +52,7 @@ interface KongPdkInstance {
 
 interface KongPdkServer {
   events: Map<number, unknown>;
+  instanceID: number;
   instances: Map<number, KongPdkInstance>;
   plugins: Map<string, unknown>;
   close(): void;
@@ -73,6 +75,13 @@ interface Logger {
 /** PDK methods after which Kong sends nothing more for the event (kong-pdk pdk.js). */
 const NON_RETURN_METHODS = new Set(['kong.response.exit', 'kong.response.error']);
 const MSG_RET = 'ret';
+/**
+ * Kong also abandons an event when a PDK call raises on its side (no StepError in
+ * 3.10) or its socket read times out (60 s by default). Such entries, and the
+ * suspended handler holding the request, are dropped after this long.
+ */
+const ABANDONED_EVENT_MS = 120_000;
+const SWEEP_INTERVAL_MS = 30_000;
 
 /** True when Kong will send no further Step for this event. */
 export function isFinalStep(data: unknown): boolean {
@@ -104,8 +113,23 @@ function makeLogger(verbose: number): Logger {
 
 export function createServer(pluginsDirectory: string, logger: Logger): KongPdkServer {
   class LeakFreeServer extends Server {
+    private readonly openEvents = new Map<number, number>();
+
+    constructor(dir: string, log: Logger) {
+      super(dir, log);
+      // kong-pdk numbers instances from 0 in every process, and Kong's workers keep
+      // the ids they were given, learning of a restart only when an id is unknown.
+      // A restarted server that handed out the same ids again would run a stale id
+      // under another config's instance (another route's rules); ids from a random
+      // start are unknown to the new process, so Kong starts its instances afresh.
+      this.instanceID = crypto.randomInt(1, 2 ** 31 - 2 ** 20);
+      setInterval(() => this.sweep(), SWEEP_INTERVAL_MS).unref();
+    }
+
     override async HandleEvent(event: { InstanceId: number; EventName: string }): Promise<StepResult> {
-      return this.settle(await super.HandleEvent(event));
+      const result = this.settle(await super.HandleEvent(event));
+      if (this.events.has(result.EventId)) this.openEvents.set(result.EventId, Date.now());
+      return result;
     }
 
     override async step(data: StepResult, isError: boolean): Promise<StepResult> {
@@ -126,8 +150,23 @@ export function createServer(pluginsDirectory: string, logger: Logger): KongPdkS
     }
 
     private settle(result: StepResult): StepResult {
-      if (isFinalStep(result.Data)) this.events.delete(result.EventId);
+      if (isFinalStep(result.Data)) {
+        this.events.delete(result.EventId);
+        this.openEvents.delete(result.EventId);
+      }
       return result;
+    }
+
+    private sweep(): void {
+      const cutoff = Date.now() - ABANDONED_EVENT_MS;
+      let dropped = 0;
+      for (const [eid, started] of this.openEvents) {
+        if (started > cutoff) continue;
+        this.events.delete(eid);
+        this.openEvents.delete(eid);
+        dropped++;
+      }
+      if (dropped) process.stdout.write(logLine('warn', 'abandoned_events_dropped', { count: dropped }) + '\n');
     }
   }
   return new LeakFreeServer(pluginsDirectory, logger);

@@ -46,6 +46,13 @@ export interface BridgeOptions {
   kongEnvFile?: string;
   /** Extra environment for the plugin server processes (e.g. NODE_OPTIONS to inject faults). */
   serverEnv?: Record<string, string>;
+  /**
+   * nginx workers (default 2). Each keeps its own plugin-id -> instance-id table and
+   * RPC connections, as Kong's workers do; requests are spread round-robin.
+   */
+  workers?: number;
+  /** Called as Kong is about to run each PDK call (tests use it to inject faults). */
+  onPdkCall?: (call: PdkCallRecord, ctx: RequestContext) => void;
   onLog?: (line: string) => void;
 }
 
@@ -77,7 +84,9 @@ export class KongBridge {
   readonly logs: LogEntry[] = [];
   readonly traces: RequestTrace[] = [];
   readonly servers = new Map<string, PluginServerProcess>();
-  private readonly plugins = new Map<string, ExternalPlugin>();
+  /** Per plugin, one runner per nginx worker. */
+  private readonly plugins = new Map<string, ExternalPlugin[]>();
+  private nextWorker = 0;
   private readonly configs = new Map<string, Record<string, unknown>>();
   private readonly guards = new Map<string, BypassGuard>();
   private server: http.Server | null = null;
@@ -127,7 +136,12 @@ export class KongBridge {
         });
         this.servers.set(info.Name, proc);
         await proc.start();
-        this.plugins.set(info.Name, new ExternalPlugin(info, proc, host, (r, ctx) => this.trace(ctx).pdkCalls.push(r)));
+        const onPdkCall = (r: PdkCallRecord, ctx: RequestContext) => {
+          this.trace(ctx).pdkCalls.push(r);
+          this.opts.onPdkCall?.(r, ctx);
+        };
+        const workers = Array.from({ length: this.opts.workers ?? 2 }, () => new ExternalPlugin(info, proc, host, onPdkCall));
+        this.plugins.set(info.Name, workers);
       }),
     );
 
@@ -147,7 +161,7 @@ export class KongBridge {
       if (!enabled.has(entity.name) && !(enabled.has('bundled') && entity.name === 'post-function')) {
         throw new Error(`kong.yml: plugin "${entity.name}" is not enabled in KONG_PLUGINS`);
       }
-      const external = this.plugins.get(entity.name);
+      const external = this.plugins.get(entity.name)?.[0];
       if (external) {
         const { config, errors } = processConfig(external.info.Schema.fields[0].config.fields, entity.config);
         if (errors.length) throw new Error(`kong.yml: invalid config for ${entity.name}: ${errors.join('; ')}`);
@@ -177,7 +191,7 @@ export class KongBridge {
       await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     }
     await Promise.all([...this.servers.values()].map((s) => s.stop()));
-    for (const p of this.plugins.values()) p.rpc.reset();
+    for (const workers of this.plugins.values()) for (const p of workers) p.rpc.reset();
     if (this.prefix) fs.rmSync(this.prefix, { recursive: true, force: true });
   }
 
@@ -203,9 +217,12 @@ export class KongBridge {
   }
 
   /** Plugin entities that could apply to a request, in Kong's execution order. */
-  private pluginOrder(): AnyPlugin[] {
+  private pluginOrder(worker: number): AnyPlugin[] {
     const list: Array<AnyPlugin & { name: string; priority: number }> = [];
-    for (const p of this.plugins.values()) list.push({ kind: 'external', plugin: p, name: p.name, priority: p.priority });
+    for (const workers of this.plugins.values()) {
+      const p = workers[worker % workers.length];
+      list.push({ kind: 'external', plugin: p, name: p.name, priority: p.priority });
+    }
     if (this.guards.size) list.push({ kind: 'guard', guard: undefined as unknown as BypassGuard, name: 'post-function', priority: -1000 });
     // sort_by_handler_priority: higher first; equal priorities by name, descending
     return list.sort((a, b) => (a.priority === b.priority ? (a.name < b.name ? 1 : -1) : b.priority - a.priority));
@@ -242,7 +259,9 @@ export class KongBridge {
     // access: the collecting iterator
     const collected: Collected[] = [];
     let buffered = false;
-    for (const p of this.pluginOrder()) {
+    // the nginx worker that accepted the connection runs the whole request
+    const worker = this.nextWorker++;
+    for (const p of this.pluginOrder(worker)) {
       if (p.kind === 'guard') {
         const entity = this.lookup('post-function', ctx);
         if (entity && !ctx.delayedResponse) this.guards.get(entity.id)!.run(ctx);
