@@ -4,8 +4,12 @@
  *
  *   kong.request.get_headers            (1)
  *   kong.client.authenticate            (2)  unless consumer_by = "none"
- *   kong.ctx.shared.set("llm_auth", …)  (3)  identity for our other plugins + bypass mark
- *   kong.service.request.set_headers    (4)  OpenAI key in, client credential out
+ *   kong.service.request.set_headers    (3)  OpenAI key in, client credentials out
+ *   kong.ctx.shared.set("llm_auth", …)  (4)  identity for our other plugins + bypass mark
+ *
+ * The mark goes last: if the server dies mid-phase, Kong skips the rest of it, and
+ * the bypass guard must then see no mark (503) rather than a request that still
+ * carries the client's credential instead of the company key.
  *
  * Kong fails open when a handler throws, so the whole phase runs under failClosed:
  * any unexpected error answers 500 itself and nothing reaches OpenAI.
@@ -19,6 +23,7 @@ import { extractCredential, type CredentialSource } from './core/credential';
 import { MalformedCredential, MissingCredential, toRejection, type Failure } from './core/errors';
 import { ConsumerCache } from './consumers';
 import { parsePluginConfig } from '../shared/kong-config';
+import { sharedPerConfig } from '../shared/per-config';
 import { Schema, type LlmAuthConfig } from './schema';
 
 export const PLUGIN_NAME = 'llm-auth';
@@ -52,13 +57,14 @@ export class LlmAuthHandler {
   constructor(raw: unknown) {
     try {
       const config = parsePluginConfig<LlmAuthConfig>(Schema, raw);
-      this.state = {
+      // one Authenticator and cache per config, whichever nginx worker's instance asks
+      this.state = sharedPerConfig(PLUGIN_NAME, config, (): Ready => ({
         ok: true,
         config,
         authenticator: new Authenticator(config),
         consumers: config.consumer_by === 'none' ? null : new ConsumerCache(config.consumer_by === 'username', config.consumer_cache_ttl * 1000),
         anonymous: new ConsumerCache(true, config.consumer_cache_ttl * 1000),
-      };
+      }));
     } catch (err) {
       this.state = { ok: false, reason: err instanceof Error ? err.message : 'invalid configuration' };
     }
@@ -108,8 +114,8 @@ export class LlmAuthHandler {
       scopes: [...identity.scopes],
       auth_method: identity.auth_method,
     };
+    await this.proxyAs(kong, published.tenant, query);
     await kong.ctx.shared.set(CTX_KEY, published);
-    await this.proxyAs(kong, published.tenant, source, query);
   }
 
   /** Kong's auth plugins fall back to `anonymous` on 401; 403/503/500 stay as they are. */
@@ -124,7 +130,14 @@ export class LlmAuthHandler {
     const rejection = toRejection(failure, config.realm);
     // anonymous holds no scope and no tenant: a route that demands either still says 401
     const anonymousAllowed = config.anonymous !== null && config.required_scopes.length === 0 && config.allowed_tenants.length === 0;
-    if (rejection.status !== 401 || !anonymousAllowed) return reject(kong, rejection);
+    if (rejection.status !== 401 || !anonymousAllowed) {
+      // Logging plugins serialize the request headers and Kong redacts only
+      // Authorization: a key sent in another header is removed before the exit.
+      if (config.hide_credentials && source?.kind === 'header' && source.name !== 'authorization') {
+        await kong.service.request.setHeaders({ [source.name]: '' });
+      }
+      return reject(kong, rejection);
+    }
 
     const consumer = await anonymous.get(kong, config.anonymous!);
     if (!consumer) {
@@ -132,6 +145,7 @@ export class LlmAuthHandler {
       return reject(kong, internalError('llm_auth_misconfigured'));
     }
     await kong.client.authenticate(consumer, null);
+    await this.proxyAs(kong, null, query);
     await kong.ctx.shared.set(CTX_KEY, {
       consumer: consumer.username ?? consumer.id,
       tenant: null,
@@ -139,31 +153,25 @@ export class LlmAuthHandler {
       scopes: [],
       auth_method: 'anonymous',
     } satisfies PublishedIdentity);
-    await this.proxyAs(kong, null, source, query);
   }
 
   /**
-   * One set_headers call: the company key replaces the client's Authorization, the
-   * client's credential header is removed (an empty value removes a request header in
-   * nginx), and OpenAI-Organization/Project are ours to choose, never the client's.
+   * One set_headers call: the company key replaces the client's Authorization, every
+   * other configured credential header is removed (an empty value removes a request
+   * header in nginx), and OpenAI-Organization/Project are ours to choose, never the
+   * client's. A credential in the query string costs one more call.
    */
-  private async proxyAs(
-    kong: KongPdk,
-    tenant: string | null,
-    source: CredentialSource | null,
-    query: Record<string, string | string[]> | null,
-  ): Promise<void> {
+  private async proxyAs(kong: KongPdk, tenant: string | null, query: Record<string, string | string[]> | null): Promise<void> {
     const { config } = this.state as Ready;
     const perTenant = tenant !== null ? config.tenant_headers?.[tenant] : undefined;
-    const upstream: Record<string, string> = {
-      authorization: `Bearer ${config.openai_api_key}`,
-      [OPENAI_ORGANIZATION]: perTenant?.organization ?? config.openai_organization ?? '',
-      [OPENAI_PROJECT]: perTenant?.project ?? config.openai_project ?? '',
-    };
-    if (config.hide_credentials && source?.kind === 'header' && source.name !== 'authorization') upstream[source.name] = '';
+    const upstream: Record<string, string> = {};
+    if (config.hide_credentials) for (const name of config.header_names) upstream[name] = '';
+    upstream.authorization = `Bearer ${config.openai_api_key}`;
+    upstream[OPENAI_ORGANIZATION] = perTenant?.organization ?? config.openai_organization ?? '';
+    upstream[OPENAI_PROJECT] = perTenant?.project ?? config.openai_project ?? '';
     await kong.service.request.setHeaders(upstream);
-    if (config.hide_credentials && source?.kind === 'query' && query) {
-      await kong.service.request.setRawQuery(queryWithout(query, source.name));
+    if (config.hide_credentials && query && config.query_param_names.some((n) => n in query)) {
+      await kong.service.request.setRawQuery(queryWithout(query, config.query_param_names));
     }
   }
 }
@@ -177,10 +185,10 @@ async function logFailure(kong: KongPdk, failure: Failure): Promise<void> {
   }
 }
 
-function queryWithout(query: Record<string, string | string[]>, name: string): string {
+function queryWithout(query: Record<string, string | string[]>, names: readonly string[]): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) {
-    if (k === name) continue;
+    if (names.includes(k)) continue;
     for (const value of Array.isArray(v) ? v : [v]) params.append(k, value);
   }
   return params.toString();

@@ -28,13 +28,6 @@ export function entries(fields: KongFieldList): Array<[string, KongField]> {
   });
 }
 
-/** Fields Kong adds to every plugin config it sends (plugins_iterator.lua). */
-export const KONG_ADDED_FIELDS = ['route_id', 'service_id', 'consumer_id', 'plugin_instance_name'];
-
-export function stripKongFields(raw: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(raw).filter(([k]) => !k.startsWith('__') && !KONG_ADDED_FIELDS.includes(k)));
-}
-
 export interface ValidateOpts {
   allowReferences: boolean;
 }
@@ -168,7 +161,12 @@ export class PluginConfigError extends Error {
  */
 export function parsePluginConfig<T>(fields: KongFieldList, raw: unknown): T {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new PluginConfigError('config must be an object');
-  const { config, errors } = processConfig(fields, stripKongFields(raw as Record<string, unknown>), { allowReferences: false });
+  // Kong validated the config against this schema; a top-level field it does not
+  // declare is one Kong added (route_id, __plugin_id, __seq__, ...; another Kong
+  // version may add more), never an error.
+  const known = new Set(entries(fields).map(([name]) => name));
+  const own = Object.fromEntries(Object.entries(raw).filter(([k]) => known.has(k)));
+  const { config, errors } = processConfig(fields, own, { allowReferences: false });
   if (errors.length) throw new PluginConfigError(errors.join('; '));
   return config as T;
 }

@@ -52,7 +52,7 @@ export interface BridgeOptions {
    */
   workers?: number;
   /** Called as Kong is about to run each PDK call (tests use it to inject faults). */
-  onPdkCall?: (call: PdkCallRecord, ctx: RequestContext) => void;
+  onPdkCall?: (call: PdkCallRecord, ctx: RequestContext) => void | Promise<void>;
   onLog?: (line: string) => void;
 }
 
@@ -136,9 +136,9 @@ export class KongBridge {
         });
         this.servers.set(info.Name, proc);
         await proc.start();
-        const onPdkCall = (r: PdkCallRecord, ctx: RequestContext) => {
+        const onPdkCall = async (r: PdkCallRecord, ctx: RequestContext) => {
           this.trace(ctx).pdkCalls.push(r);
-          this.opts.onPdkCall?.(r, ctx);
+          await this.opts.onPdkCall?.(r, ctx);
         };
         const workers = Array.from({ length: this.opts.workers ?? 2 }, () => new ExternalPlugin(info, proc, host, onPdkCall));
         this.plugins.set(info.Name, workers);

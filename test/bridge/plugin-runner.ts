@@ -44,7 +44,7 @@ export class ExternalPlugin {
     readonly info: PluginInfo,
     readonly server: PluginServerProcess,
     private readonly host: PdkHost,
-    private readonly onPdkCall?: (r: PdkCallRecord, ctx: RequestContext) => void,
+    private readonly onPdkCall?: (r: PdkCallRecord, ctx: RequestContext) => void | Promise<void>,
   ) {
     this.rpc = new RpcClient(server.def.socket);
   }
@@ -123,7 +123,7 @@ export class ExternalPlugin {
     const eventId = stepIn.EventId;
     while (stepIn.Data !== 'ret') {
       const { Method, Args } = stepIn.Data;
-      this.onPdkCall?.({ plugin: this.name, phase, method: Method }, ctx);
+      await this.onPdkCall?.({ plugin: this.name, phase, method: Method }, ctx);
       let result: unknown;
       try {
         result = callPdk({ plugin: this.name, ctx, host: this.host }, Method, Args);

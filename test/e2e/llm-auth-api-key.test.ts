@@ -134,14 +134,14 @@ describe('llm-auth with API keys (kong.test.yml)', () => {
     });
   });
 
-  itWithBridge('makes 4 PDK calls for an API key: headers, authenticate, ctx, upstream headers', async () => {
+  itWithBridge('makes 4 PDK calls for an API key: headers, authenticate, upstream headers, then the mark', async () => {
     await client(demoKey('alice')).chat.completions.create(chat);
     const trace = gateway.bridge!.traces.at(-1)!;
     expect(trace.pdkCalls.filter((c) => c.plugin === 'llm-auth').map((c) => c.method)).toEqual([
       'kong.request.get_headers',
       'kong.client.authenticate',
-      'kong.ctx.shared.set',
       'kong.service.request.set_headers',
+      'kong.ctx.shared.set',
     ]);
   });
 

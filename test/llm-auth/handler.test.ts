@@ -140,7 +140,7 @@ describe('llm-auth adapter through the bridge', () => {
       const hits = jwks.hits;
       await client('jwt', token).models.list();
       expect(jwks.hits).toBe(hits);
-      expect(llmAuthCalls()).toEqual(['kong.request.get_headers', 'kong.client.authenticate', 'kong.ctx.shared.set', 'kong.service.request.set_headers']);
+      expect(llmAuthCalls()).toEqual(['kong.request.get_headers', 'kong.client.authenticate', 'kong.service.request.set_headers', 'kong.ctx.shared.set']);
     });
 
     const rejected: Array<[string, () => string, string]> = [
@@ -222,7 +222,7 @@ describe('llm-auth adapter through the bridge', () => {
 
     it('makes 3 PDK calls with consumer_by none and does not authenticate a Kong consumer', async () => {
       await client('nocons', ALICE_KEY).models.list();
-      expect(llmAuthCalls()).toEqual(['kong.request.get_headers', 'kong.ctx.shared.set', 'kong.service.request.set_headers']);
+      expect(llmAuthCalls()).toEqual(['kong.request.get_headers', 'kong.service.request.set_headers', 'kong.ctx.shared.set']);
       expect(bridge.traces.at(-1)!.consumer).toBeNull();
     });
 
@@ -260,6 +260,37 @@ describe('llm-auth fails closed on injected faults', () => {
     await mock.start();
   });
   afterAll(() => mock.stop());
+
+  it('answers 503 and sends nothing upstream when the server dies between the upstream headers and the mark', async () => {
+    let armed = true;
+    const bridge: KongBridge = await KongBridge.start({
+      kongYml: path.join(REPO_ROOT, 'kong', 'kong.test.yml'),
+      serviceUrls: { openai: mock.url },
+      env: { OPENAI_API_KEY: UPSTREAM_KEY },
+      workers: 1,
+      onPdkCall: async (call) => {
+        if (!armed || call.plugin !== 'llm-auth' || call.method !== 'kong.service.request.set_headers') return;
+        armed = false;
+        // Kong runs set_headers, then finds the server gone: the rest of the phase is skipped
+        const server = bridge.servers.get('llm-auth')!;
+        const exited = new Promise<void>((resolve) => {
+          const poll = setInterval(() => server.pid === undefined && (clearInterval(poll), resolve()), 5);
+        });
+        server.kill('SIGKILL');
+        await exited;
+      },
+    });
+    try {
+      const keys = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'kong', 'demo-keys.json'), 'utf8'));
+      const before = mock.requests.length;
+      const res = await fetch(`${bridge.url}/v1/models`, { headers: { authorization: `Bearer ${keys.alice}` } });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('gateway_plugin_unavailable');
+      expect(mock.requests.length).toBe(before);
+    } finally {
+      await bridge.stop();
+    }
+  });
 
   for (const fault of ['crypto', 'consumer-cache', 'authenticator']) {
     it(`answers 500 and sends nothing upstream when ${fault} throws`, async () => {

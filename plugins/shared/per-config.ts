@@ -1,0 +1,26 @@
+/**
+ * Kong starts one plugin instance per nginx worker for each config, and all of them
+ * live in this one plugin-server process. State that must exist once per config
+ * (credential caches, in-flight verifications, limiter state) is shared through here,
+ * keyed by a fingerprint of the config, so N workers do not mean N caches, N cold
+ * misses and N calls to an identity provider.
+ */
+import crypto = require('crypto');
+
+/** Configs remembered; an evicted entry stays alive for the instances holding it. */
+const MAX_CONFIGS = 64;
+const registry = new Map<string, unknown>();
+
+function fingerprint(kind: string, config: unknown): string {
+  return crypto.createHash('sha256').update(kind).update('\0').update(JSON.stringify(config)).digest('hex');
+}
+
+/** The one `T` for this kind and config, made on first use. */
+export function sharedPerConfig<T>(kind: string, config: unknown, make: () => T): T {
+  const key = fingerprint(kind, config);
+  if (registry.has(key)) return registry.get(key) as T;
+  const value = make();
+  registry.set(key, value);
+  if (registry.size > MAX_CONFIGS) registry.delete(registry.keys().next().value!);
+  return value;
+}
