@@ -31,6 +31,9 @@ export function testConfig(source: string, keys: Record<string, string>): string
   if (!source.includes(OPENAI_URL)) throw new Error(`kong.yml has no "${OPENAI_URL}"`);
   const body = source
     .split(OPENAI_URL).join(`url: ${MOCK_UPSTREAM_URL}`)
+    // Kong allows TLS verification settings on https services only
+    .replace(/^\s*# verify OpenAI's certificate.*\n/m, '')
+    .replace(/^\s*tls_verify(_depth)?: .*\n/gm, '')
     .replace(KEY_HASH_REF, (_m, name: string) => {
       if (!keys[name]) throw new Error(`kong/demo-keys.json has no key for "${name}"`);
       return `"${sha256(keys[name])}"`;

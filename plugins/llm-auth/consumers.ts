@@ -8,6 +8,8 @@ import type { KongConsumer, KongPdk } from '../shared/pdk';
 
 const NOT_FOUND_TTL_MS = 5000;
 const MAX_ENTRIES = 10000;
+/** kong.client.load_consumer raises (Kong's 500) for an id that is not a UUID. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class ConsumerCache {
   private readonly entries = new Map<string, { consumer: KongConsumer | null; until: number }>();
@@ -23,6 +25,7 @@ export class ConsumerCache {
     const now = this.now();
     const hit = this.entries.get(name);
     if (hit && hit.until > now) return hit.consumer;
+    if (!this.byUsername && !UUID.test(name)) return null;
     const consumer = (await kong.client.loadConsumer(name, this.byUsername)) ?? null;
     if (this.ttlMs > 0) {
       if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);

@@ -56,8 +56,14 @@ const jwtConfig = record(
     jwks_cache_ttl: integer({ default: 300, between: [1, 86400], description: 'Seconds a fetched JWKS is used before it is refetched.' }),
     jwks_refetch_interval: integer({ default: 30, between: [1, 3600], description: 'Minimum seconds between JWKS refetches triggered by an unknown kid.' }),
     jwks_timeout_ms: integer({ default: 2000, between: [100, 60000], description: 'Timeout in milliseconds for fetching the JWKS.' }),
-    issuers: set(string({ description: 'An accepted "iss" claim.' }), { default: [], description: 'Accepted "iss" values; empty accepts any issuer.' }),
-    audiences: set(string({ description: 'An accepted "aud" value.' }), { default: [], description: 'Accepted "aud" values (any one must match); empty skips the audience check.' }),
+    issuers: set(string({ description: 'An accepted "iss" claim.' }), {
+      default: [],
+      description: 'Accepted "iss" values; required with jwks_uri. Empty accepts any issuer (static keys only).',
+    }),
+    audiences: set(string({ description: 'An accepted "aud" value.' }), {
+      default: [],
+      description: 'Accepted "aud" values (any one must match); required with jwks_uri. Empty skips the check (static keys only).',
+    }),
     clock_skew_seconds: integer({ default: 60, between: [0, 600], description: 'Leeway in seconds for "exp" and "nbf".' }),
     require_exp: boolean({ default: true, description: 'Reject tokens without an "exp" claim.' }),
     consumer_claim: string({ default: 'sub', description: 'Claim holding the Kong consumer (username or id, per consumer_by).' }),

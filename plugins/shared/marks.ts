@@ -13,7 +13,11 @@ export const CTX_KEYS = {
 
 export type SuitePlugin = keyof typeof CTX_KEYS;
 
-/** What llm-auth publishes under `CTX_KEYS['llm-auth']` for the other plugins. */
+/**
+ * What llm-auth publishes under `CTX_KEYS['llm-auth']` for the other plugins
+ * (schemas/shared/llm-identity.json). Read it back as `ReceivedIdentity`: the value
+ * crosses Kong's Lua side, where a null member disappears.
+ */
 export interface PublishedIdentity {
   consumer: string | null;
   tenant: string | null;
@@ -21,3 +25,9 @@ export interface PublishedIdentity {
   scopes: string[];
   auth_method: 'api_key' | 'jwt' | 'oauth2_introspection' | 'anonymous';
 }
+
+/** `PublishedIdentity` as `kong.ctx.shared.get` returns it: null members are absent. */
+export type ReceivedIdentity = Omit<PublishedIdentity, 'consumer' | 'tenant'> & {
+  consumer?: string;
+  tenant?: string;
+};

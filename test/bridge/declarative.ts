@@ -105,6 +105,13 @@ export function loadDeclarative(text: string): DeclarativeConfig {
   };
 
   for (const s of (doc.services as Raw[]) ?? []) {
+    const protocol = parseServiceUrl(s).protocol;
+    for (const tls of ['tls_verify', 'tls_verify_depth', 'ca_certificates', 'client_certificate']) {
+      // services.lua entity checks: only https services take TLS settings
+      if (s[tls] !== undefined && s[tls] !== null && protocol !== 'https') {
+        throw new Error(`kong.yml: service "${String(s.name)}": ${tls} must be null for protocol ${protocol}`);
+      }
+    }
     const service: Service = {
       id: (s.id as string) ?? uuid(),
       name: (s.name as string) ?? null,

@@ -165,7 +165,9 @@ export class KongBridge {
       if (external) {
         const { config, errors } = processConfig(external.info.Schema.fields[0].config.fields, entity.config);
         if (errors.length) throw new Error(`kong.yml: invalid config for ${entity.name}: ${errors.join('; ')}`);
-        this.configs.set(entity.id, resolveReferences(config, env) as Record<string, unknown>);
+        const unresolved: string[] = [];
+        this.configs.set(entity.id, resolveReferences(config, env, unresolved) as Record<string, unknown>);
+        for (const ref of unresolved) this.log('warn', entity.name, `unable to resolve reference ${ref}`);
       } else if (entity.name === 'post-function') {
         this.guards.set(entity.id, parseBypassGuard(entity.config));
       } else {

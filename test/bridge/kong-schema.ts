@@ -100,20 +100,24 @@ function checkField(field: KongField, where: string, name: string): string[] {
 
 /**
  * Resolves `{vault://env/NAME}` the way Kong's env vault does: NAME upper-cased with
- * dashes as underscores, read from the environment. Other vaults are not available
- * to the bridge and fail like an unresolvable reference.
+ * dashes as underscores, read from the environment. A reference that cannot be
+ * resolved becomes "" with a warning, as in Kong (schema/init.lua resolve_reference):
+ * the plugin sees an empty value, not the reference. Other vaults are not available
+ * to the bridge and resolve to "" the same way.
  */
-export function resolveReferences(value: unknown, env: NodeJS.ProcessEnv = process.env): unknown {
+export function resolveReferences(value: unknown, env: NodeJS.ProcessEnv, unresolved: string[] = []): unknown {
   if (isReference(value)) {
     const [, vault, name] = REFERENCE.exec(value)!;
-    if (vault !== 'env') throw new Error(`vault "${vault}" is not available`);
-    const resolved = env[name.toUpperCase().replace(/-/g, '_')];
-    if (resolved === undefined) throw new Error(`unable to resolve reference ${value}`);
+    const resolved = vault === 'env' ? env[name.toUpperCase().replace(/-/g, '_')] : undefined;
+    if (resolved === undefined) {
+      unresolved.push(value);
+      return '';
+    }
     return resolved;
   }
-  if (Array.isArray(value)) return value.map((v) => resolveReferences(v, env));
+  if (Array.isArray(value)) return value.map((v) => resolveReferences(v, env, unresolved));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveReferences(v, env)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveReferences(v, env, unresolved)]));
   }
   return value;
 }

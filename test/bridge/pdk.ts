@@ -51,6 +51,9 @@ export const STEP_METHOD_BY_PDK: Record<string, string> = {
 };
 
 const REWRITE_ACCESS: Phase[] = ['rewrite', 'access'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** ngx.req.get_headers / get_uri_args default: what lies past it is not returned. */
+const DEFAULT_MAX_ENTRIES = 100;
 const ANY: Phase[] = ['rewrite', 'access', 'response', 'log'];
 
 function phaseCheck(ctx: RequestContext, allowed: Phase[], method: string): void {
@@ -67,9 +70,13 @@ function setHeader(h: Map<string, string[]>, name: unknown, value: unknown): voi
   else h.set(key, values);
 }
 
-function parseQuery(raw: string): Record<string, string[]> {
+function parseQuery(raw: string, max = Infinity): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const [k, v] of new URLSearchParams(raw)) (out[k] ??= []).push(v);
+  let n = 0;
+  for (const [k, v] of new URLSearchParams(raw)) {
+    if (n++ >= max) break;
+    (out[k] ??= []).push(v);
+  }
   return out;
 }
 
@@ -97,12 +104,12 @@ function exitResponse(ctx: RequestContext, status: unknown, body: unknown, heade
 type Impl = (call: PdkCall, args: unknown[]) => unknown;
 
 const METHODS: Record<string, Impl> = {
-  'kong.request.get_headers': ({ ctx }) => headersToMultiMap(ctx.request.headers),
+  'kong.request.get_headers': ({ ctx }, [max]) => headersToMultiMap(ctx.request.headers, typeof max === 'number' ? max : DEFAULT_MAX_ENTRIES),
   'kong.request.get_header': ({ ctx }, [name]) => ctx.request.headers.get(String(name).toLowerCase())?.[0] ?? null,
   'kong.request.get_method': ({ ctx }) => ctx.request.method,
   'kong.request.get_path': ({ ctx }) => ctx.request.path,
   'kong.request.get_raw_query': ({ ctx }) => ctx.request.rawQuery,
-  'kong.request.get_query': ({ ctx }) => parseQuery(ctx.request.rawQuery),
+  'kong.request.get_query': ({ ctx }, [max]) => parseQuery(ctx.request.rawQuery, typeof max === 'number' ? max : DEFAULT_MAX_ENTRIES),
   'kong.request.get_query_arg': ({ ctx }, [name]) => parseQuery(ctx.request.rawQuery)[String(name)]?.[0] ?? null,
   'kong.request.get_scheme': ({ ctx }) => ctx.request.scheme,
   'kong.request.get_host': ({ ctx }) => ctx.request.host,
@@ -209,6 +216,7 @@ const METHODS: Record<string, Impl> = {
   'kong.client.get_credential': ({ ctx }) => entity(ctx.credential),
   'kong.client.load_consumer': ({ host }, [id, byUsername]) => {
     if (typeof id !== 'string' || !id) throw new KongLuaError('consumer_id must be a string');
+    if (!byUsername && !UUID.test(id)) throw new KongLuaError('cannot load a consumer with an id that is not a uuid');
     const found = host.consumers.find((c) => c.id === id || (byUsername && c.username === id));
     return entity(found ?? null);
   },

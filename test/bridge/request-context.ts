@@ -95,10 +95,19 @@ export function headersFromNode(raw: string[]): Headers {
   return h;
 }
 
-/** ngx.req.get_headers() after mp_rpc's fix_mmap: every value a list of strings. */
-export function headersToMultiMap(h: Headers): Record<string, string[]> {
+/**
+ * ngx.req.get_headers(max) after mp_rpc's fix_mmap: every value a list of strings,
+ * and no more than `max` header lines (the rest is dropped, as nginx truncates).
+ */
+export function headersToMultiMap(h: Headers, max = Infinity): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const [k, v] of h) out[k] = [...v];
+  let n = 0;
+  for (const [k, v] of h) {
+    for (const value of v) {
+      if (n++ >= max) return out;
+      (out[k] ??= []).push(value);
+    }
+  }
   return out;
 }
 

@@ -108,16 +108,21 @@ describe('llm-auth with API keys (kong.test.yml)', () => {
     expect(req.headers.authorization).toBe(`Bearer ${UPSTREAM_OPENAI_KEY}`);
   });
 
-  it('streams a chat completion for a valid key', async () => {
+  it('streams a chat completion for a valid key, chunk by chunk (llm-auth buffers nothing)', async () => {
+    await upstream.setChunkDelay(60);
     const stream = await client(demoKey('bob')).chat.completions.create({ ...chat, stream: true, stream_options: { include_usage: true } });
     let text = '';
     let usage = null;
+    const arrivals: number[] = [];
     for await (const chunk of stream) {
+      arrivals.push(Date.now());
       text += chunk.choices[0]?.delta?.content ?? '';
       usage = chunk.usage ?? usage;
     }
     expect(text).toContain('Say hello');
     expect(usage).not.toBeNull();
+    expect(arrivals.length).toBeGreaterThanOrEqual(4);
+    expect(arrivals.at(-1)! - arrivals[0]).toBeGreaterThan(150);
   });
 
   itWithBridge('authenticates the Kong consumer and publishes the identity in kong.ctx.shared', async () => {

@@ -63,6 +63,15 @@ describe('kong/ configuration', () => {
     }
   });
 
+  it('verifies the upstream certificate of https services against the system CA bundle', () => {
+    const doc = yaml.load(read('kong.yml')) as { services: Array<{ url: string; tls_verify?: boolean }> };
+    const https = doc.services.filter((svc) => svc.url.startsWith('https://'));
+    expect(https.length).toBeGreaterThan(0);
+    for (const svc of https) expect(svc.tls_verify).toBe(true);
+    expect(env.KONG_NGINX_PROXY_PROXY_SSL_TRUSTED_CERTIFICATE).toBe('/etc/ssl/certs/ca-certificates.crt');
+    expect(env.KONG_PROXY_LISTEN).toContain('8443 ssl');
+  });
+
   it('has the routes OpenAI clients use and an admin route apart from them', () => {
     const decl = loadDeclarative(read('kong.yml'));
     const paths = decl.routes.flatMap((r) => r.paths);

@@ -18,6 +18,8 @@ import { signToken, unsignedToken } from './core/support/tokens';
 const UPSTREAM_KEY = 'sk-upstream-handler-test';
 const ALICE_KEY = 'sk-llm-handler-alice-0123456789abcdefghijklmnopqrstuv';
 const DAVE_KEY = 'sk-llm-handler-dave-0123456789abcdefghijklmnopqrstuvw';
+const ERIN_KEY = 'sk-llm-handler-erin-0123456789abcdefghijklmnopqrstuvw';
+const ERIN_ID = '5f2c9e4a-1b7d-4c3e-9a6f-0d8b2e4c6a10';
 const sha256 = (s: string) => 'sha256:' + require('crypto').createHash('sha256').update(s).digest('hex');
 const ISSUER = 'https://idp.test';
 const AUDIENCE = 'kong-llm';
@@ -63,7 +65,9 @@ services:
                 - { id: dave-key, key_hash: "${sha256(DAVE_KEY)}", consumer: alice }
               openai_organization: org-default
               tenant_headers:
-                acme: { organization: org-acme, project: proj-acme }`)}${route('badcfg', `
+                acme: { organization: org-acme, project: proj-acme }`)}${route('byid', `${apiKeys}
+                - { id: erin-key, key_hash: "${sha256(ERIN_KEY)}", consumer: ${ERIN_ID} }
+              consumer_by: id`)}${route('badcfg', `
               methods: [jwt]
               jwt:
                 keys:
@@ -72,6 +76,8 @@ consumers:
   - username: alice
   - username: carol
   - username: guest
+  - id: ${ERIN_ID}
+    username: erin
 `;
 }
 
@@ -234,6 +240,16 @@ describe('llm-auth adapter through the bridge', () => {
       expect(mock.requests[1].headers['openai-project']).toBeUndefined();
     });
 
+    it('maps consumers by id with consumer_by id, and refuses a non-UUID consumer without asking Kong', async () => {
+      await client('byid', ERIN_KEY).models.list();
+      expect(bridge.traces.at(-1)!.consumer).toMatchObject({ id: ERIN_ID, username: 'erin' });
+      // Kong's load_consumer raises (a bare 500) for a non-UUID id: never called
+      const err = await client('byid', ALICE_KEY).models.list().catch((e) => e);
+      expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+      expect(llmAuthCalls()).not.toContain('kong.client.load_consumer');
+      expect(mock.requests).toHaveLength(1);
+    });
+
     it('refuses a tenant that is not allowed on the route with 403', async () => {
       const err = await client('tenant', ALICE_KEY).models.list().catch((e) => e);
       expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
@@ -287,6 +303,26 @@ describe('llm-auth fails closed on injected faults', () => {
       expect(res.status).toBe(503);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('gateway_plugin_unavailable');
       expect(mock.requests.length).toBe(before);
+    } finally {
+      await bridge.stop();
+    }
+  });
+
+  it('answers 500 when the OpenAI key reference cannot be resolved (Kong passes "")', async () => {
+    const bridge = await KongBridge.start({
+      kongYml: path.join(REPO_ROOT, 'kong', 'kong.test.yml'),
+      serviceUrls: { openai: mock.url },
+      env: {},
+    });
+    try {
+      const keys = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'kong', 'demo-keys.json'), 'utf8'));
+      const before = mock.requests.length;
+      const err = await new OpenAI({ apiKey: keys.alice, baseURL: `${bridge.url}/v1`, maxRetries: 0 }).models.list().catch((e) => e);
+      expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+      expect(err.code).toBe('llm_auth_misconfigured');
+      expect(mock.requests.length).toBe(before);
+      expect(bridge.logs.some((l) => l.level === 'warn' && l.message.includes('{vault://env/openai-api-key}'))).toBe(true);
+      expect(bridge.logs.some((l) => l.level === 'err' && l.message.includes('config.openai_api_key'))).toBe(true);
     } finally {
       await bridge.stop();
     }

@@ -86,6 +86,14 @@ export class JwtVerifier {
     if (this.staticAll.length === 0 && this.jwks === null) {
       throw new LlmAuthConfigError('jwt', 'jwt is enabled in methods but has neither keys nor jwks_uri');
     }
+    if (this.jwks !== null && (config.issuers.length === 0 || config.audiences.length === 0)) {
+      // An identity provider signs tokens for every client and app it serves: without
+      // an issuer and an audience check, any of them would be accepted here.
+      throw new LlmAuthConfigError(
+        config.issuers.length === 0 ? 'jwt.issuers' : 'jwt.audiences',
+        'must name the accepted issuer and this gateway\'s audience when jwks_uri is set',
+      );
+    }
     this.issuers = new Set(config.issuers);
     this.audiences = new Set(config.audiences);
     this.skewSeconds = config.clock_skew_seconds;

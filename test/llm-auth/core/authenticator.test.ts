@@ -48,14 +48,16 @@ function authenticator(over: Overrides = {}): Authenticator {
     methods: ['api_key', 'jwt', 'oauth2_introspection'],
     api_keys: [{ id: 'key-1', key_hash: hashApiKey(API_KEY), consumer: 'alice', tenant: 'acme', scopes: ['chat'] }],
     ...over,
-    jwt: { jwks_uri: `${idp.url}/jwks/${++n}`, ...over.jwt },
+    jwt: { jwks_uri: `${idp.url}/jwks/${++n}`, issuers: [ISSUER], audiences: [AUDIENCE], ...over.jwt },
     introspection: { endpoint: `${idp.url}/introspect`, ...over.introspection },
   });
   return new Authenticator(config, { now: clock.now });
 }
 
+const ISSUER = 'https://idp.test';
+const AUDIENCE = 'kong-llm';
 const jwtFor = (extra: Record<string, unknown> = {}) =>
-  signToken({ sub: 'bob', exp: clock.seconds + 3600, scope: 'chat', ...extra }, rsa(1).privateKey, { alg: 'RS256', kid: 'idp-1' });
+  signToken({ sub: 'bob', iss: ISSUER, aud: AUDIENCE, exp: clock.seconds + 3600, scope: 'chat', ...extra }, rsa(1).privateKey, { alg: 'RS256', kid: 'idp-1' });
 
 function identityOf(result: AuthResult) {
   if (!result.ok) throw new Error(`expected success, got ${result.failure.kind}: ${result.failure.detail}`);

@@ -23,7 +23,9 @@ const rsaKey = (p: Pair = rsa(), kid: string | null = null, algorithm: JwtConfig
   secret: null,
   public_key: p.publicPem,
 });
-const claims = (extra: Record<string, unknown> = {}) => ({ sub: 'alice', exp: clock.seconds + 600, ...extra });
+const ISSUER = 'https://idp.test';
+const AUDIENCE = 'kong-llm';
+const claims = (extra: Record<string, unknown> = {}) => ({ sub: 'alice', iss: ISSUER, aud: AUDIENCE, exp: clock.seconds + 600, ...extra });
 
 function failureOf(verdict: Verdict) {
   if (verdict.ok) throw new Error('expected a failure');
@@ -285,6 +287,11 @@ describe('JwtVerifier with static keys', () => {
       );
     });
 
+    it('requires an issuer and an audience with a jwks_uri', () => {
+      expect(() => verifier({ jwks_uri: 'https://idp.example/jwks', audiences: ['kong-llm'] })).toThrow(/jwt\.issuers/);
+      expect(() => verifier({ jwks_uri: 'https://idp.example/jwks', issuers: ['https://idp.example'] })).toThrow(/jwt\.audiences/);
+    });
+
     it('refuses a plain-http jwks_uri to another host', () => {
       expect(() => verifier({ jwks_uri: 'http://idp.example/jwks' })).toThrow(/jwt\.jwks_uri/);
     });
@@ -312,7 +319,8 @@ describe('JwtVerifier with a JWKS', () => {
 
   // A fresh URL per verifier: providers are shared per URL at module level.
   let n = 0;
-  const jwksVerifier = (over: Partial<JwtConfig> = {}) => verifier({ jwks_uri: `${server.url}/jwks/${++n}`, ...over });
+  const jwksVerifier = (over: Partial<JwtConfig> = {}) =>
+    verifier({ jwks_uri: `${server.url}/jwks/${++n}`, issuers: [ISSUER], audiences: [AUDIENCE], ...over });
 
   it('verifies a token signed by a JWKS key', async () => {
     const v = jwksVerifier();
