@@ -96,9 +96,13 @@ export class PluginServerProcess {
     throw new Error(`plugin server ${this.def.name} did not come up; log:\n${this.logLines.slice(-20).join('\n')}`);
   }
 
-  /** Kills the process (Kong will respawn it), as a crash would. */
-  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
-    this.proc?.kill(signal);
+  /** Kills the process, as a crash would, and resolves once it is gone (it is then respawned). */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(signal);
+    return exited;
   }
 
   async stop(): Promise<void> {

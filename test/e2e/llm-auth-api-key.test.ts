@@ -153,7 +153,7 @@ describe('llm-auth with API keys (kong.test.yml)', () => {
   itWithBridge('answers 503 through the bypass guard while the llm-auth server is down', async () => {
     const server = gateway.bridge!.servers.get('llm-auth')!;
     const pid = server.pid;
-    server.kill('SIGKILL');
+    await server.kill('SIGKILL');
     const res = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${demoKey('alice')}` },

@@ -176,7 +176,7 @@ describe('KongBridge with the probe plugins', () => {
   it('restarts a killed plugin server, re-creates its instances, and skips the plugin meanwhile', async () => {
     const server = bridge.servers.get('probe')!;
     const oldPid = server.pid;
-    server.kill('SIGKILL');
+    await server.kill('SIGKILL');
     // while it is down, Kong skips the plugin: the exit header has no effect
     await until(() => server.pid === undefined || server.pid !== oldPid, 2000);
     const during = await fetch(bridge.url + '/v1/chat/completions', {

@@ -53,7 +53,7 @@ async function staleIdScenario(command: string): Promise<number | null> {
     expect(before.delayedResponse?.status).toBe(403);
 
     const oldPid = server.pid;
-    server.kill('SIGKILL');
+    await server.kill('SIGKILL');
     while (server.pid === oldPid || server.pid === undefined) await new Promise((r) => setTimeout(r, 20));
     await server.waitReady();
 
