@@ -83,6 +83,11 @@ const introspection = record(
     client_secret: string({ referenceable: true, encrypted: true, description: 'Client secret for HTTP Basic authentication at the introspection endpoint.' }),
     token_type_hint: string({ default: 'access_token', description: 'token_type_hint sent with each introspection request.' }),
     timeout_ms: integer({ default: 2000, between: [100, 60000], description: 'Timeout in milliseconds for one introspection request.' }),
+    max_concurrent: integer({
+      default: 32,
+      between: [1, 10000],
+      description: 'Introspection requests in flight at once; past it, unknown tokens get 503, so a flood of made-up tokens cannot flood the authorization server.',
+    }),
     cache_ttl: integer({ default: 300, between: [0, 86400], description: 'Maximum seconds an active token is cached; never past its "exp".' }),
     negative_cache_ttl: integer({ default: 10, between: [0, 3600], description: 'Seconds an inactive token is remembered as inactive.' }),
     consumer_claim: string({ default: 'sub', description: 'Introspection response member holding the Kong consumer.' }),

@@ -1,4 +1,10 @@
 /**
+ * Contract for plugins that run after llm-auth: `kong.service.request.set_headers`
+ * mutates the request headers themselves, so from then on `kong.request.get_headers`
+ * returns `authorization: Bearer <company OpenAI key>`. Never log or forward request
+ * headers without redacting `authorization` (Kong's own serialize() does; anything
+ * we write must too).
+ *
  * Keys our plugins publish in `kong.ctx.shared`. Each plugin's key doubles as its
  * bypass mark: Kong skips a plugin whose server is down, so the bundled
  * `post-function` (kong/kong.yml) answers 503 when a required mark is missing.

@@ -44,6 +44,8 @@ export class Introspector {
   private readonly mapping: ClaimMapping;
   private readonly now: Clock;
   private readonly fetch: FetchLike;
+  private readonly maxConcurrent: number;
+  private inFlight = 0;
 
   /** @throws LlmAuthConfigError without an http(s) endpoint, or with only one of client_id/client_secret */
   constructor(config: IntrospectionConfig, deps: IntrospectorDeps = {}) {
@@ -73,6 +75,7 @@ export class Introspector {
     };
     this.now = deps.now ?? Date.now;
     this.fetch = deps.fetch ?? defaultFetch;
+    this.maxConcurrent = config.max_concurrent;
   }
 
   /**
@@ -80,6 +83,20 @@ export class Introspector {
    * maps an active token's response to an identity. Never throws.
    */
   async introspect(token: string): Promise<Verdict> {
+    // Unknown tokens cost a call each; unauthenticated clients control how many
+    // arrive, so the calls in flight are capped (known tokens are answered from cache).
+    if (this.inFlight >= this.maxConcurrent) {
+      return { ok: false, failure: new AuthProviderUnavailable('introspection', 'too many introspection requests in flight'), cacheUntil: null };
+    }
+    this.inFlight++;
+    try {
+      return await this.ask(token);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async ask(token: string): Promise<Verdict> {
     const form = new URLSearchParams({ token });
     if (this.tokenTypeHint !== null) form.set('token_type_hint', this.tokenTypeHint);
     const res = await fetchJson(

@@ -115,6 +115,19 @@ describe('Introspector', () => {
     expect(failureOf(verdict)).toEqual(new AuthProviderUnavailable('introspection', 'timeout'));
   });
 
+  it('caps the calls in flight: past max_concurrent an unknown token is unavailable, not introspected', async () => {
+    RESPONSES['tok-slow'] = () => 'hang';
+    const i = introspector({ max_concurrent: 2, timeout_ms: 300 });
+    const hung = [i.introspect('tok-slow'), i.introspect('tok-slow')];
+    const third = await i.introspect('tok-slow');
+    expect(failureOf(third)).toEqual(new AuthProviderUnavailable('introspection', 'too many introspection requests in flight'));
+    expect(third.cacheUntil).toBeNull();
+    await Promise.all(hung);
+    // once they time out, calls go through again
+    RESPONSES['tok-after'] = () => ({ status: 200, body: { active: true, sub: 'alice' } });
+    expect((await i.introspect('tok-after')).ok).toBe(true);
+  });
+
   it('answers unavailable when the endpoint is down', async () => {
     const down = await startServer(() => undefined);
     await down.close();
