@@ -29,7 +29,15 @@ export interface JwksKeySet {
   all: readonly VerificationKey[];
 }
 
-export type JwksResult = { ok: true; keys: JwksKeySet } | { ok: false; reason: string };
+/** `stale`: the last fetch failed and these are the last good keys. */
+export type JwksResult = { ok: true; keys: JwksKeySet; stale: boolean } | { ok: false; reason: string };
+
+/**
+ * How long the last good key set is served while the JWKS cannot be fetched. Long
+ * enough to ride out an identity provider outage; bounded, because a key removed
+ * from the set (revoked) keeps verifying for as long as the stale set is used.
+ */
+export const MAX_STALE_MS = 60 * 60 * 1000;
 
 /** A JWK Set is a few KiB; 1 MiB is far past any real one. */
 const MAX_JWKS_BYTES = 1024 * 1024;
@@ -145,7 +153,10 @@ export class JwksProvider {
   }
 
   private current(): JwksResult {
-    return this.keys !== null ? { ok: true, keys: this.keys } : { ok: false, reason: this.lastFailure ?? 'no keys fetched' };
+    if (this.keys === null) return { ok: false, reason: this.lastFailure ?? 'no keys fetched' };
+    const stale = this.lastFailure !== null;
+    if (stale && this.now() - this.fetchedAt > MAX_STALE_MS) return { ok: false, reason: `${this.lastFailure} (last good key set too old)` };
+    return { ok: true, keys: this.keys, stale };
   }
 
   /** One fetch at a time: concurrent callers await the same one. */

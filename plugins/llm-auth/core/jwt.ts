@@ -149,7 +149,12 @@ export class JwtVerifier {
       const byKid = this.staticByKid.get(kid);
       if (byKid !== undefined || this.jwks === null) return byKid ?? [];
       const set = await this.jwks.getKeySet(kid);
-      return set.ok ? (set.keys.byKid.get(kid) ?? []) : new AuthProviderUnavailable('jwks', set.reason);
+      if (!set.ok) return new AuthProviderUnavailable('jwks', set.reason);
+      const keys = set.keys.byKid.get(kid) ?? [];
+      // A kid we do not know while the JWKS cannot be fetched may be a rotated key:
+      // that is an outage (503, retry), not a bad token (401).
+      if (keys.length === 0 && set.stale) return new AuthProviderUnavailable('jwks', 'unknown kid while the JWKS cannot be fetched');
+      return keys;
     }
     if (this.staticWithoutKid.length > 0) return this.staticWithoutKid;
     if (this.jwks === null) return this.staticAll;

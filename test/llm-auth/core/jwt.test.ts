@@ -367,6 +367,26 @@ describe('JwtVerifier with a JWKS', () => {
     expect(server.hits).toBe(2);
   });
 
+  it('answers unavailable, not invalid, for an unknown kid while the IdP is down', async () => {
+    const v = jwksVerifier();
+    expect((await v.verify(signToken(claims(), rsa(1).privateKey, { alg: 'RS256', kid: 'k1' }))).ok).toBe(true);
+    status = 500;
+    clock.advance(301_000);
+    const verdict = await v.verify(signToken(claims(), rsa(2).privateKey, { alg: 'RS256', kid: 'rotated' }));
+    expect(failureOf(verdict)).toMatchObject({ kind: 'unavailable', provider: 'jwks' });
+  });
+
+  it('stops serving the stale key set an hour after the last good fetch', async () => {
+    const v = jwksVerifier();
+    const token = signToken(claims({ exp: clock.seconds + 7 * 3600 }), rsa(1).privateKey, { alg: 'RS256', kid: 'k1' });
+    expect((await v.verify(token)).ok).toBe(true);
+    status = 500;
+    clock.advance(59 * 60_000);
+    expect((await v.verify(token)).ok).toBe(true);
+    clock.advance(2 * 60_000);
+    expect(failureOf(await v.verify(token))).toMatchObject({ kind: 'unavailable', provider: 'jwks' });
+  });
+
   it('accepts a JWK without alg for the algorithms its key type fits and jwks_algorithms allows', async () => {
     jwks = { keys: [jwkOf(rsa(1), { kid: 'k1' })] };
     const v = jwksVerifier({ jwks_algorithms: ['PS256'] });
