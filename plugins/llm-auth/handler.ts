@@ -15,15 +15,15 @@
  * any unexpected error answers 500 itself and nothing reaches OpenAI.
  */
 import { failClosed } from '../shared/fail-closed';
+import { parsePluginConfig } from '../shared/kong-config';
 import { CTX_KEYS, type PublishedIdentity } from '../shared/marks';
 import { internalError, reject } from '../shared/openai-error';
 import type { KongPdk } from '../shared/pdk';
+import { sharedPerConfig } from '../shared/per-config';
+import { ConsumerCache } from './consumers';
 import { Authenticator, type AuthResult } from './core/authenticator';
 import { extractCredential, type CredentialSource } from './core/credential';
 import { MalformedCredential, MissingCredential, toRejection, type Failure } from './core/errors';
-import { ConsumerCache } from './consumers';
-import { parsePluginConfig } from '../shared/kong-config';
-import { sharedPerConfig } from '../shared/per-config';
 import { Schema, type LlmAuthConfig } from './schema';
 
 export const PLUGIN_NAME = 'llm-auth';

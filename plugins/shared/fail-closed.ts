@@ -17,11 +17,10 @@ export async function failClosed(
   try {
     await phase(kong);
   } catch (err) {
-    // Both calls are independent; the rejection must go out even if logging fails.
-    const log = kong.log
-      .err(JSON.stringify({ plugin, event: 'internal_error', ...safeError(err) }))
-      .catch(() => undefined);
+    // Not awaited: both calls are queued in order on the event, and the rejection
+    // must go out even if the log call is never answered (Kong stops answering once
+    // an earlier kong.response.exit of this phase went through).
+    void kong.log.err(JSON.stringify({ plugin, event: 'internal_error', ...safeError(err) })).catch(() => undefined);
     await reject(kong, internalError(`${plugin.replace(/-/g, '_')}_internal_error`));
-    void log;
   }
 }
