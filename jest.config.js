@@ -2,7 +2,7 @@
  * spawn run the compiled JavaScript from `npm run build` (as Kong would). */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test', '<rootDir>/plugins'],
+  roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: { isolatedModules: true } }] },
   maxWorkers: 2,
