@@ -92,7 +92,9 @@ async function measure(label: string, command: string, requests: number): Promis
 describe('plugin server memory under rejected requests', () => {
   it('stays flat over 100,000 kong.response.exit rejections with our server', async () => {
     const { before, after } = await measure('llm-pluginserver', OURS, 100000);
-    expect(after - before).toBeLessThan(15 * MB);
+    // V8's heap breathes by ~10 MB between collections; the stock server's leak is
+    // ~130 MB per 100,000 (below), so 25 MB tells the two apart without flaking.
+    expect(after - before).toBeLessThan(25 * MB);
   }, 300000);
 
   it('grows with kong-pdk\'s stock server (the leak this guards against)', async () => {
