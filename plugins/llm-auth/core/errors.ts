@@ -10,6 +10,7 @@
  * `StartInstance` instead of every request.
  */
 import { internalError, type Rejection } from '../../shared/openai-error';
+import { safeError } from '../../shared/safe-error';
 
 /** Why a credential was judged invalid. Logged; never sent to the client. */
 export type InvalidReason =
@@ -97,19 +98,10 @@ export class AuthProviderUnavailable {
 export class InternalAuthError {
   readonly kind = 'internal' as const;
   readonly detail: string;
-  /**
-   * Keeps the error's name and first stack frame only: library messages can quote
-   * their input (JSON.parse echoes the text it failed on), which may be the token.
-   */
+  /** The cause as it may be logged (shared/safe-error): no quoted data, one code frame. */
   constructor(cause: unknown) {
-    // Duck-typed: errors from Node internals may come from another realm than Error.
-    const { name, stack } = (typeof cause === 'object' && cause !== null ? cause : {}) as { name?: unknown; stack?: unknown };
-    if (typeof name === 'string') {
-      const frame = typeof stack === 'string' ? stack.split('\n').find((line) => line.trimStart().startsWith('at ')) : undefined;
-      this.detail = frame ? `${name} ${frame.trim()}` : name;
-    } else {
-      this.detail = `non-Error thrown (${typeof cause})`;
-    }
+    const { error, stack } = safeError(cause);
+    this.detail = stack ? `${error} ${stack.split(' | ')[0]}` : error;
   }
 }
 

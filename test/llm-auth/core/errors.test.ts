@@ -105,7 +105,7 @@ describe('toRejection', () => {
 });
 
 describe('InternalAuthError', () => {
-  it('keeps the error name and a stack frame but not the message, which may quote the token', () => {
+  it('keeps the error name and a stack frame but not a message that quotes data (the token)', () => {
     let err: unknown;
     try {
       JSON.parse('{"alg":eyJsecret-token-part');
@@ -113,7 +113,7 @@ describe('InternalAuthError', () => {
       err = e;
     }
     const failure = new InternalAuthError(err);
-    expect(failure.detail).toMatch(/^SyntaxError at /);
+    expect(failure.detail).toMatch(/^SyntaxError \(message withheld: it quotes data\) at /);
     expect(failure.detail).not.toContain('secret-token-part');
   });
 
