@@ -70,6 +70,8 @@ export interface RequestTrace {
   consumer: Consumer | null;
   credential: Record<string, unknown> | null;
   shared: Record<string, unknown>;
+  /** When the last byte of the response was handed to the client's socket. */
+  sentAt: number;
 }
 
 type AnyPlugin = { kind: 'external'; plugin: ExternalPlugin } | { kind: 'guard'; guard: BypassGuard };
@@ -211,7 +213,7 @@ export class KongBridge {
   private trace(ctx: RequestContext): RequestTrace {
     let t = this.traces.find((x) => x.id === ctx.id);
     if (!t) {
-      t = { id: ctx.id, pdkCalls: [], status: 0, consumer: null, credential: null, shared: ctx.shared };
+      t = { id: ctx.id, pdkCalls: [], status: 0, consumer: null, credential: null, shared: ctx.shared, sentAt: 0 };
       this.traces.push(t);
       if (this.traces.length > 1000) this.traces.shift();
     }
@@ -294,7 +296,7 @@ export class KongBridge {
       await this.proxy(ctx, res, buffered ? collected.filter((c) => c.plugin.hasPhase('response')) : null);
     }
     ctx.latencies.request = Date.now() - startedAt;
-    Object.assign(this.trace(ctx), { status: ctx.response.status, consumer: ctx.consumer, credential: ctx.credential });
+    Object.assign(this.trace(ctx), { status: ctx.response.status, consumer: ctx.consumer, credential: ctx.credential, sentAt: Date.now() });
     this.runLogPhase(ctx, collected.filter((c) => c.plugin.hasPhase('log')));
   }
 
