@@ -23,11 +23,11 @@ import type { AddressInfo } from 'net';
 import { lookupPlugin, loadDeclarative, matchRoute, type Consumer, type DeclarativeConfig, type PluginEntity } from './declarative';
 import { processConfig, resolveReferences } from './kong-schema';
 import { bodyBufferSize, readKongEnv, serverDefs } from './kong-settings';
-import { luaRoundTrip } from './lua-values';
 import { PhaseError, ExternalPlugin, type PdkCallRecord } from './plugin-runner';
 import { PluginServerProcess, queryPluginInfo } from './plugin-server';
 import { BypassGuard, parseBypassGuard } from './post-function';
-import { headersFromNode, headersToMultiMap, newRequestContext, type Headers, type RequestContext } from './request-context';
+import { headersFromNode, newRequestContext, type Headers, type RequestContext } from './request-context';
+import { serialize } from './serialize';
 
 export const KONG_VERSION = '3.10.0';
 const UNEXPECTED = { message: 'An unexpected error occurred' };
@@ -126,7 +126,6 @@ export class KongBridge {
       consumers: [] as Consumer[],
       nodeId: this.nodeId,
       log: (level: string, plugin: string, message: string) => this.log(level, plugin, message),
-      serialize: (ctx: RequestContext) => this.serialize(ctx),
     };
     const defs = serverDefs(kongEnv, this.prefix);
     await Promise.all(
@@ -424,7 +423,7 @@ export class KongBridge {
       await new Promise((r) => setImmediate(r));
       ctx.phase = 'log';
       ctx.saved = {
-        serialize: JSON.stringify(this.serialize(ctx)),
+        serialize: JSON.stringify(serialize(ctx)),
         requestHeaders: new Map(ctx.request.headers),
         responseHeaders: new Map(ctx.response.headers),
         status: ctx.response.status,
@@ -440,47 +439,6 @@ export class KongBridge {
     this.pendingLogs.add(run);
     void run.finally(() => this.pendingLogs.delete(run));
   }
-
-  /** kong.log.serialize() (kong/pdk/log.lua), with authorization headers redacted as Kong does. */
-  serialize(ctx: RequestContext): Record<string, unknown> {
-    const reqHeaders = headersToMultiMap(ctx.request.headers) as Record<string, unknown>;
-    for (const k of ['authorization', 'proxy-authorization']) if (reqHeaders[k] !== undefined) reqHeaders[k] = 'REDACTED';
-    const single = (h: Record<string, string[]>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k, v.length === 1 ? v[0] : v]));
-    const root: Record<string, unknown> = {
-      request: {
-        id: ctx.id,
-        uri: ctx.request.path + (ctx.request.rawQuery ? `?${ctx.request.rawQuery}` : ''),
-        url: `http://${ctx.request.host}:${ctx.request.port}${ctx.request.path}`,
-        querystring: Object.fromEntries(new URLSearchParams(ctx.request.rawQuery)),
-        method: ctx.request.method,
-        headers: single(Object.fromEntries(Object.entries(reqHeaders).map(([k, v]) => [k, Array.isArray(v) ? v : [String(v)]]))),
-        size: ctx.request.body.length,
-      },
-      upstream_uri: ctx.upstreamUri,
-      response: { status: ctx.response.status, headers: single(headersToMultiMap(ctx.response.headers)), size: ctx.bytesSent },
-      latencies: { kong: ctx.latencies.kong, proxy: ctx.latencies.proxy, request: ctx.latencies.request, receive: 0 },
-      tries: [],
-      authenticated_entity: ctx.credential ? { id: ctx.credential.id ?? null, consumer_id: ctx.consumer?.id ?? null } : null,
-      route: ctx.route && { id: ctx.route.id, name: ctx.route.name, paths: ctx.route.paths },
-      service: { id: ctx.service.id, name: ctx.service.name, host: ctx.service.host, port: ctx.service.port, protocol: ctx.service.protocol },
-      consumer: ctx.consumer,
-      client_ip: ctx.clientIp,
-      started_at: ctx.startedAt,
-      source: ctx.response.source === 'service' ? 'upstream' : 'kong',
-    };
-    for (const { key, value } of ctx.serializeValues) setPath(root, key, value);
-    return luaRoundTrip(root) as Record<string, unknown>;
-  }
-}
-
-function setPath(root: Record<string, unknown>, key: string, value: unknown): void {
-  const parts = key.split('.');
-  let node = root;
-  for (const p of parts.slice(0, -1)) {
-    if (typeof node[p] !== 'object' || node[p] === null) node[p] = {};
-    node = node[p] as Record<string, unknown>;
-  }
-  node[parts[parts.length - 1]] = value;
 }
 
 function joinPath(base: string, rest: string): string {

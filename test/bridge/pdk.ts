@@ -14,6 +14,7 @@
  */
 import type { Consumer } from './declarative';
 import { luaRoundTrip } from './lua-values';
+import { serialize } from './serialize';
 import {
   headersToMultiMap,
   KongLuaError,
@@ -26,7 +27,6 @@ export interface PdkHost {
   consumers: Consumer[];
   nodeId: string;
   log(level: string, plugin: string, message: string): void;
-  serialize(ctx: RequestContext): Record<string, unknown>;
 }
 
 export interface PdkCall {
@@ -235,9 +235,9 @@ const METHODS: Record<string, Impl> = {
     return null;
   },
 
-  'kong.log.serialize': ({ ctx, host }) => {
+  'kong.log.serialize': ({ ctx }) => {
     phaseCheck(ctx, ['log'], 'kong.log.serialize');
-    return ctx.saved?.serialize ?? JSON.stringify(host.serialize(ctx));
+    return ctx.saved?.serialize ?? JSON.stringify(serialize(ctx));
   },
   'kong.log.set_serialize_value': ({ ctx }, [key, value]) => {
     phaseCheck(ctx, ANY, 'kong.log.set_serialize_value');

@@ -51,7 +51,7 @@ async function measure(label: string, command: string, requests: number): Promis
   const server = new PluginServerProcess(def);
   await server.start();
   const logs: string[] = [];
-  const host = { consumers: [], nodeId: 'leak', log: (_l: string, _p: string, m: string) => void logs.push(m), serialize: () => ({}) };
+  const host = { consumers: [], nodeId: 'leak', log: (_l: string, _p: string, m: string) => void logs.push(m) };
   const plugin = new ExternalPlugin(await queryPluginInfo(def), server, host);
   const entity: PluginEntity = { id: 'probe-1', name: 'probe', config: {}, enabled: true, route: null, service: null, consumer: null };
   const config = { noop: false, log_url: null };

@@ -38,7 +38,7 @@ async function staleIdScenario(command: string): Promise<number | null> {
   };
   const server = new PluginServerProcess(def);
   await server.start();
-  const host = { consumers: [], nodeId: 'n', log: () => undefined, serialize: () => ({}) };
+  const host = { consumers: [], nodeId: 'n', log: () => undefined };
   const info = await queryPluginInfo(def);
   const workerA = new ExternalPlugin(info, server, host);
   const workerB = new ExternalPlugin(info, server, host);
