@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   const sign = (i: number) => jwt.sign({ sub: 'bench', n: i }, privateKey, { algorithm: 'RS256', expiresIn: 600 });
   const cachedToken = sign(-1);
   // a new token for every request of every round, warm-ups included
-  const freshTokens = Array.from({ length: ROUNDS * (REQUESTS + WARMUP) }, (_, i) => sign(i));
+  const freshTokens = Array.from({ length: (ROUNDS + 1) * (REQUESTS + WARMUP) }, (_, i) => sign(i));
 
   const gateway = await startGatewayProcess(pem);
   const base = gateway.url;
@@ -167,10 +167,12 @@ async function main(): Promise<void> {
     const ratios: number[][][] = scenarios.map(() => []);
     const baselines: Result[] = [];
     let errors = 0;
-    for (let round = 0; round < ROUNDS; round++) {
+    // round 0 warms up every process (JIT, pools, caches) and is not counted
+    for (let round = 0; round <= ROUNDS; round++) {
       const results: Result[] = [];
       const offset = round * (REQUESTS + WARMUP);
       for (const [name, url, headers] of scenarios) results.push(await scenario(name, url, (i) => headers(offset + i)));
+      if (round === 0) continue;
       const b = results[0];
       baselines.push(b);
       results.forEach((r, i) => ratios[i].push([r.rps / b.rps, r.p50 / b.p50, r.p99 / b.p99]));
