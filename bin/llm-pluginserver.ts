@@ -78,7 +78,7 @@ const MSG_RET = 'ret';
 /**
  * Kong also abandons an event when a PDK call raises on its side (no StepError in
  * 3.10) or its socket read times out (60 s by default). Such entries, and the
- * suspended handler holding the request, are dropped after this long.
+ * suspended handler holding the request, are dropped after this long without a Step.
  */
 const ABANDONED_EVENT_MS = 120_000;
 const SWEEP_INTERVAL_MS = 30_000;
@@ -133,7 +133,10 @@ export function createServer(pluginsDirectory: string, logger: Logger): KongPdkS
     }
 
     override async step(data: StepResult, isError: boolean): Promise<StepResult> {
-      return this.settle(await super.step(data, isError));
+      const result = this.settle(await super.step(data, isError));
+      // an event Kong is still driving is never swept: its clock restarts on every step
+      if (this.openEvents.has(result.EventId)) this.openEvents.set(result.EventId, Date.now());
+      return result;
     }
 
     override async StartInstance(cfg: { Name: string; Config: string }): Promise<{ Id: number }> {
