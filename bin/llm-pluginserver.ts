@@ -99,7 +99,9 @@ function makeLogger(verbose: number): Logger {
     process.stderr.write(logLine(level, 'pluginserver', { message: parts.map(String).join(' ') }) + '\n');
   const quiet = () => undefined;
   return {
-    debug: verbose > 1 ? write('debug') : quiet,
+    // kong-pdk's debug lines dump every RPC's arguments: configs with their secrets,
+    // request headers with credentials. They never reach a log, whatever -v says.
+    debug: verbose > 1 ? (...parts: unknown[]) => String(parts[0]).startsWith('rpc:') || write('debug')(...parts) : quiet,
     info: verbose > 0 ? write('info') : quiet,
     // kong-pdk's only warn on the hot path is its handler-exception line, which we
     // replace with a structured error line (see wrapInstance); keep the rest.
