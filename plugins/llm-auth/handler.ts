@@ -17,12 +17,12 @@
 import { failClosed } from '../shared/fail-closed';
 import { parsePluginConfig } from '../shared/kong-config';
 import { CTX_KEYS, type PublishedIdentity } from '../shared/marks';
-import { internalError, reject } from '../shared/openai-error';
-import type { KongPdk } from '../shared/pdk';
+import { internalError, reject, type Rejection } from '../shared/openai-error';
+import type { HeaderMultiMap, KongPdk } from '../shared/pdk';
 import { sharedPerConfig } from '../shared/per-config';
 import { ConsumerCache } from './consumers';
 import { Authenticator, type AuthResult } from './core/authenticator';
-import { extractCredential, type CredentialSource } from './core/credential';
+import { extractCredential } from './core/credential';
 import { MalformedCredential, MissingCredential, toRejection, type Failure } from './core/errors';
 import { Schema, type LlmAuthConfig } from './schema';
 
@@ -33,6 +33,8 @@ const ANONYMOUS_CREDENTIAL_ID = 'anonymous';
 /** Upstream headers that select what the company key bills to: never the client's choice. */
 const OPENAI_ORGANIZATION = 'openai-organization';
 const OPENAI_PROJECT = 'openai-project';
+/** Headers llm-auth sets upstream itself: never cleared as client credentials. */
+const UPSTREAM_OWNED = new Set(['authorization', OPENAI_ORGANIZATION, OPENAI_PROJECT]);
 
 type Ready = {
   ok: true;
@@ -56,7 +58,10 @@ export class LlmAuthHandler {
    */
   constructor(raw: unknown) {
     try {
-      const config = parsePluginConfig<LlmAuthConfig>(Schema, raw);
+      const parsed = parsePluginConfig<LlmAuthConfig>(Schema, raw);
+      // nginx header names are case-insensitive; one spelling, so one set_headers
+      // table never holds "Authorization" and "authorization" at once
+      const config: LlmAuthConfig = { ...parsed, header_names: [...new Set(parsed.header_names.map((n) => n.toLowerCase()))] };
       // one Authenticator and cache per config, whichever nginx worker's instance asks
       this.state = sharedPerConfig(PLUGIN_NAME, config, (): Ready => ({
         ok: true,
@@ -93,17 +98,16 @@ export class LlmAuthHandler {
     else if ('malformed' in extracted) result = { ok: false, failure: new MalformedCredential(extracted.malformed) };
     else result = await authenticator.authenticate(extracted.credential);
 
-    const source = extracted && 'source' in extracted ? extracted.source : null;
-    if (!result.ok) return this.rejectOrAnonymous(kong, result.failure, source, query);
+    if (!result.ok) return this.rejectOrAnonymous(kong, result.failure, headers, query);
 
     const { identity } = result;
     const denied = authenticator.authorize(identity);
-    if (denied) return reject(kong, toRejection(denied, config.realm));
+    if (denied) return this.rejectScrubbed(kong, toRejection(denied, config.realm), headers, query);
     if (this.state.consumers && identity.consumer !== null) {
       const consumer = await this.state.consumers.get(kong, identity.consumer);
       if (!consumer) {
         await kong.log.warn(JSON.stringify({ plugin: PLUGIN_NAME, event: 'unknown_consumer', credential_id: identity.credential_id }));
-        return this.rejectOrAnonymous(kong, new MalformedCredential('The credential is not linked to a known consumer.'), source, query);
+        return this.rejectOrAnonymous(kong, new MalformedCredential('The credential is not linked to a known consumer.'), headers, query);
       }
       await kong.client.authenticate(consumer, { id: identity.credential_id, consumer_id: consumer.id });
     }
@@ -122,7 +126,7 @@ export class LlmAuthHandler {
   private async rejectOrAnonymous(
     kong: KongPdk,
     failure: Failure,
-    source: CredentialSource | null,
+    headers: HeaderMultiMap,
     query: Record<string, string | string[]> | null,
   ): Promise<void> {
     const { config, anonymous } = this.state as Ready;
@@ -130,14 +134,7 @@ export class LlmAuthHandler {
     const rejection = toRejection(failure, config.realm);
     // anonymous holds no scope and no tenant: a route that demands either still says 401
     const anonymousAllowed = config.anonymous !== null && config.required_scopes.length === 0 && config.allowed_tenants.length === 0;
-    if (rejection.status !== 401 || !anonymousAllowed) {
-      // Logging plugins serialize the request headers and Kong redacts only
-      // Authorization: a key sent in another header is removed before the exit.
-      if (config.hide_credentials && source?.kind === 'header' && source.name !== 'authorization') {
-        await kong.service.request.setHeaders({ [source.name]: '' });
-      }
-      return reject(kong, rejection);
-    }
+    if (rejection.status !== 401 || !anonymousAllowed) return this.rejectScrubbed(kong, rejection, headers, query);
 
     const consumer = await anonymous.get(kong, config.anonymous!);
     if (!consumer) {
@@ -156,6 +153,42 @@ export class LlmAuthHandler {
   }
 
   /**
+   * Rejects after removing the client's credentials from the request: logging
+   * plugins serialize the request and Kong redacts only Authorization, so a key in
+   * another configured header or in the query must not stay there. Costs a call
+   * only when such a header or parameter is present.
+   */
+  private async rejectScrubbed(
+    kong: KongPdk,
+    rejection: Rejection,
+    headers: HeaderMultiMap,
+    query: Record<string, string | string[]> | null,
+  ): Promise<void> {
+    const { config } = this.state as Ready;
+    if (config.hide_credentials) {
+      const clear = this.credentialHeadersToClear();
+      if (Object.keys(clear).some((name) => headers[name] !== undefined)) await kong.service.request.setHeaders(clear);
+      await this.clearQueryCredentials(kong, query);
+    }
+    return reject(kong, rejection);
+  }
+
+  /** Every configured credential header but Authorization, set to '' (nginx removes it). */
+  private credentialHeadersToClear(): Record<string, string> {
+    const { config } = this.state as Ready;
+    const out: Record<string, string> = {};
+    for (const name of config.header_names) if (!UPSTREAM_OWNED.has(name)) out[name] = '';
+    return out;
+  }
+
+  private async clearQueryCredentials(kong: KongPdk, query: Record<string, string | string[]> | null): Promise<void> {
+    const { config } = this.state as Ready;
+    if (query && config.query_param_names.some((n) => n in query)) {
+      await kong.service.request.setRawQuery(queryWithout(query, config.query_param_names));
+    }
+  }
+
+  /**
    * One set_headers call: the company key replaces the client's Authorization, every
    * other configured credential header is removed (an empty value removes a request
    * header in nginx), and OpenAI-Organization/Project are ours to choose, never the
@@ -164,15 +197,12 @@ export class LlmAuthHandler {
   private async proxyAs(kong: KongPdk, tenant: string | null, query: Record<string, string | string[]> | null): Promise<void> {
     const { config } = this.state as Ready;
     const perTenant = tenant !== null ? config.tenant_headers?.[tenant] : undefined;
-    const upstream: Record<string, string> = {};
-    if (config.hide_credentials) for (const name of config.header_names) upstream[name] = '';
+    const upstream: Record<string, string> = config.hide_credentials ? this.credentialHeadersToClear() : {};
     upstream.authorization = `Bearer ${config.openai_api_key}`;
     upstream[OPENAI_ORGANIZATION] = perTenant?.organization ?? config.openai_organization ?? '';
     upstream[OPENAI_PROJECT] = perTenant?.project ?? config.openai_project ?? '';
     await kong.service.request.setHeaders(upstream);
-    if (config.hide_credentials && query && config.query_param_names.some((n) => n in query)) {
-      await kong.service.request.setRawQuery(queryWithout(query, config.query_param_names));
-    }
+    if (config.hide_credentials) await this.clearQueryCredentials(kong, query);
   }
 }
 

@@ -33,15 +33,15 @@ describe('llm-pluginserver logs', () => {
         request: { method: 'GET', scheme: 'http', host: 'h', port: 1, path: '/', rawQuery: '', headers: new Map([['authorization', ['Bearer sk-client-secret-123']]]), body: Buffer.alloc(0), bodyInFile: false },
       });
       await plugin.handleEvent(entity, { noop: false, log_url: 'https://sink.example/secret-path-456' }, ctx, 'access');
-      await new Promise((r) => setTimeout(r, 200));
-      const log = server.logLines.join('\n');
-      expect(log).toContain('"level":"debug"'); // verbose logging is on
-      expect(log).not.toContain('sk-client-secret-123');
-      expect(log).not.toContain('secret-path-456');
     } finally {
       plugin.rpc.reset();
       await server.stop();
       fs.rmSync(prefix, { recursive: true, force: true });
     }
+    // read once the process is gone: everything it wrote is in
+    const log = server.logLines.join('\n');
+    expect(log).toContain('loaded plugin'); // a debug line: verbose logging was on
+    expect(log).not.toContain('sk-client-secret-123');
+    expect(log).not.toContain('secret-path-456');
   });
 });

@@ -69,6 +69,8 @@ describe('kong/ configuration', () => {
     expect(https.length).toBeGreaterThan(0);
     for (const svc of https) expect(svc.tls_verify).toBe(true);
     expect(env.KONG_NGINX_PROXY_PROXY_SSL_TRUSTED_CERTIFICATE).toBe('/etc/ssl/certs/ca-certificates.crt');
+    // without proxy_ssl_verify on, nginx never loads the trusted store
+    expect(env.KONG_NGINX_PROXY_PROXY_SSL_VERIFY).toBe('on');
     expect(env.KONG_PROXY_LISTEN).toContain('8443 ssl');
   });
 

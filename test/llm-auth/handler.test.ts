@@ -257,6 +257,22 @@ describe('llm-auth adapter through the bridge', () => {
       expect(mock.requests).toHaveLength(0);
     });
 
+    it('removes a valid key from the request before answering 403, so logging plugins never see it', async () => {
+      const res = await fetch(`${bridge.url}/tenant/v1/models`, { headers: { 'x-api-key': ALICE_KEY } });
+      expect(res.status).toBe(403);
+      const calls = llmAuthCalls();
+      expect(calls).toContain('kong.service.request.set_headers');
+      expect(JSON.stringify(bridge.traces.at(-1)!)).not.toContain(ALICE_KEY);
+    });
+
+    it('removes every configured credential header upstream, not only the one used', async () => {
+      await fetch(`${bridge.url}/apikey/v1/models`, { headers: { authorization: `Bearer ${ALICE_KEY}`, 'x-api-key': 'sk-other', 'api-key': 'sk-third' } });
+      const [req] = mock.requests;
+      expect(req.headers['x-api-key']).toBeUndefined();
+      expect(req.headers['api-key']).toBeUndefined();
+      expect(req.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+    });
+
     it('answers every request with 500 when its config cannot work, and logs why once', async () => {
       const err = await client('badcfg', rs()).models.list().catch((e) => e);
       expect(err).toBeInstanceOf(OpenAI.InternalServerError);

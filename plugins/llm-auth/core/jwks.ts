@@ -29,11 +29,11 @@ export interface JwksKeySet {
   all: readonly VerificationKey[];
 }
 
-/** `stale`: the last fetch failed and these are the last good keys. */
+/** `stale`: the last fetch attempt failed; these are the last good keys. */
 export type JwksResult = { ok: true; keys: JwksKeySet; stale: boolean } | { ok: false; reason: string };
 
 /**
- * How long the last good key set is served while the JWKS cannot be fetched. Long
+ * How long past its TTL the last good key set is served while the JWKS cannot be fetched. Long
  * enough to ride out an identity provider outage; bounded, because a key removed
  * from the set (revoked) keeps verifying for as long as the stale set is used.
  */
@@ -154,9 +154,13 @@ export class JwksProvider {
 
   private current(): JwksResult {
     if (this.keys === null) return { ok: false, reason: this.lastFailure ?? 'no keys fetched' };
-    const stale = this.lastFailure !== null;
-    if (stale && this.now() - this.fetchedAt > MAX_STALE_MS) return { ok: false, reason: `${this.lastFailure} (last good key set too old)` };
-    return { ok: true, keys: this.keys, stale };
+    // A set within its TTL is good whatever a refetch did; past it, the last good set
+    // serves for MAX_STALE_MS more while fetches fail.
+    const failing = this.lastFailure !== null;
+    if (failing && this.now() - this.fetchedAt > this.ttlMs + MAX_STALE_MS) {
+      return { ok: false, reason: `${this.lastFailure} (last good key set too old)` };
+    }
+    return { ok: true, keys: this.keys, stale: failing };
   }
 
   /** One fetch at a time: concurrent callers await the same one. */

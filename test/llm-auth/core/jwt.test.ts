@@ -376,15 +376,25 @@ describe('JwtVerifier with a JWKS', () => {
     expect(failureOf(verdict)).toMatchObject({ kind: 'unavailable', provider: 'jwks' });
   });
 
-  it('stops serving the stale key set an hour after the last good fetch', async () => {
+  it('stops serving the stale key set an hour past its TTL', async () => {
     const v = jwksVerifier();
     const token = signToken(claims({ exp: clock.seconds + 7 * 3600 }), rsa(1).privateKey, { alg: 'RS256', kid: 'k1' });
     expect((await v.verify(token)).ok).toBe(true);
     status = 500;
-    clock.advance(59 * 60_000);
+    clock.advance(300_000 + 59 * 60_000); // TTL (300 s) + 59 min
     expect((await v.verify(token)).ok).toBe(true);
     clock.advance(2 * 60_000);
     expect(failureOf(await v.verify(token))).toMatchObject({ kind: 'unavailable', provider: 'jwks' });
+  });
+
+  it('keeps a long-TTL key set usable after a failed refetch, and recovers with the IdP', async () => {
+    const v = jwksVerifier({ jwks_cache_ttl: 7200 });
+    const known = signToken(claims({ exp: clock.seconds + 7 * 3600 }), rsa(1).privateKey, { alg: 'RS256', kid: 'k1' });
+    expect((await v.verify(known)).ok).toBe(true);
+    status = 500;
+    clock.advance(3700_000); // past an hour, within the 2 h TTL
+    await v.verify(signToken(claims(), rsa(2).privateKey, { alg: 'RS256', kid: 'unknown' })); // refetch fails
+    expect((await v.verify(signToken(claims({ jti: 'n' }), rsa(1).privateKey, { alg: 'RS256', kid: 'k1' }))).ok).toBe(true);
   });
 
   it('accepts a JWK without alg for the algorithms its key type fits and jwks_algorithms allows', async () => {
