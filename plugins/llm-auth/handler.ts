@@ -15,15 +15,16 @@
  * any unexpected error answers 500 itself and nothing reaches OpenAI.
  */
 import { failClosed } from '../shared/fail-closed';
-import { parsePluginConfig } from '../shared/kong-config';
+import { parsePluginConfig, PluginConfigError } from '../shared/kong-config';
 import { CTX_KEYS, type PublishedIdentity } from '../shared/marks';
 import { internalError, reject, type Rejection } from '../shared/openai-error';
 import type { HeaderMultiMap, KongPdk } from '../shared/pdk';
 import { sharedPerConfig } from '../shared/per-config';
+import { safeError } from '../shared/safe-error';
 import { ConsumerCache } from './consumers';
 import { Authenticator, type AuthResult } from './core/authenticator';
 import { extractCredential } from './core/credential';
-import { MalformedCredential, MissingCredential, toRejection, type Failure } from './core/errors';
+import { LlmAuthConfigError, MalformedCredential, MissingCredential, toRejection, type Failure } from './core/errors';
 import { Schema, type LlmAuthConfig } from './schema';
 
 export const PLUGIN_NAME = 'llm-auth';
@@ -71,7 +72,9 @@ export class LlmAuthHandler {
         anonymous: new ConsumerCache(true, config.consumer_cache_ttl * 1000),
       }));
     } catch (err) {
-      this.state = { ok: false, reason: err instanceof Error ? err.message : 'invalid configuration' };
+      // config errors name fields, never values; anything else goes through safeError
+      const known = err instanceof PluginConfigError || err instanceof LlmAuthConfigError;
+      this.state = { ok: false, reason: known ? err.message : safeError(err).error };
     }
   }
 

@@ -1,9 +1,10 @@
 /**
  * Kong starts one plugin instance per nginx worker for each config, and all of them
  * live in this one plugin-server process. State that must exist once per config
- * (credential caches, in-flight verifications, limiter state) is shared through here,
- * keyed by a fingerprint of the config, so N workers do not mean N caches, N cold
- * misses and N calls to an identity provider.
+ * (credential caches, in-flight verifications) is shared through here, keyed by a
+ * fingerprint of the config, so N workers do not mean N caches, N cold misses and N
+ * calls to an identity provider. Two plugin entities with equal configs share too:
+ * state that must stay per entity (a limiter's counters) needs `__plugin_id` in `config`.
  */
 import crypto = require('crypto');
 
@@ -11,8 +12,17 @@ import crypto = require('crypto');
 const MAX_CONFIGS = 64;
 const registry = new Map<string, unknown>();
 
+/** JSON with object keys sorted: workers may receive a map's keys in another order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 function fingerprint(kind: string, config: unknown): string {
-  return crypto.createHash('sha256').update(kind).update('\0').update(JSON.stringify(config)).digest('hex');
+  return crypto.createHash('sha256').update(kind).update('\0').update(canonical(config)).digest('hex');
 }
 
 /** The one `T` for this kind and config, made on first use. */

@@ -12,6 +12,11 @@ describe('sharedPerConfig', () => {
     expect(made).toBe(3);
   });
 
+  it('treats the same config with keys in another order as the same config', () => {
+    const a = sharedPerConfig('test-order', { m: { x: 1, y: 2 }, z: [1] }, () => ({}));
+    expect(sharedPerConfig('test-order', { z: [1], m: { y: 2, x: 1 } }, () => ({}))).toBe(a);
+  });
+
   it('forgets the oldest config past 64, while its holders keep their value', () => {
     const first = sharedPerConfig('test-evict', { i: -1 }, () => ({}));
     for (let i = 0; i < 64; i++) sharedPerConfig('test-evict', { i }, () => ({}));
