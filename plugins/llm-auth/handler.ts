@@ -45,6 +45,8 @@ type Ready = {
   consumers: ConsumerCache | null;
   /** The `anonymous` consumer, by id or username as Kong's auth plugins take it. */
   anonymous: ConsumerCache;
+  /** Every configured credential header but the ones llm-auth sets, each to '' (nginx removes it). */
+  credentialHeaders: Readonly<Record<string, string>>;
 };
 type Broken = { ok: false; reason: string };
 
@@ -70,6 +72,9 @@ export class LlmAuthHandler {
         authenticator: new Authenticator(config),
         consumers: config.consumer_by === 'none' ? null : new ConsumerCache(config.consumer_by === 'username', config.consumer_cache_ttl * 1000),
         anonymous: new ConsumerCache(true, config.consumer_cache_ttl * 1000),
+        credentialHeaders: Object.freeze(
+          Object.fromEntries(config.header_names.filter((name) => !UPSTREAM_OWNED.has(name)).map((name) => [name, ''])),
+        ),
       }));
     } catch (err) {
       // config errors name fields, never values; anything else goes through safeError
@@ -167,21 +172,12 @@ export class LlmAuthHandler {
     headers: HeaderMultiMap,
     query: Record<string, string | string[]> | null,
   ): Promise<void> {
-    const { config } = this.state as Ready;
+    const { config, credentialHeaders } = this.state as Ready;
     if (config.hide_credentials) {
-      const clear = this.credentialHeadersToClear();
-      if (Object.keys(clear).some((name) => headers[name] !== undefined)) await kong.service.request.setHeaders(clear);
+      if (Object.keys(credentialHeaders).some((name) => headers[name] !== undefined)) await kong.service.request.setHeaders(credentialHeaders);
       await this.clearQueryCredentials(kong, query);
     }
     return reject(kong, rejection);
-  }
-
-  /** Every configured credential header but Authorization, set to '' (nginx removes it). */
-  private credentialHeadersToClear(): Record<string, string> {
-    const { config } = this.state as Ready;
-    const out: Record<string, string> = {};
-    for (const name of config.header_names) if (!UPSTREAM_OWNED.has(name)) out[name] = '';
-    return out;
   }
 
   private async clearQueryCredentials(kong: KongPdk, query: Record<string, string | string[]> | null): Promise<void> {
@@ -200,7 +196,7 @@ export class LlmAuthHandler {
   private async proxyAs(kong: KongPdk, tenant: string | null, query: Record<string, string | string[]> | null): Promise<void> {
     const { config } = this.state as Ready;
     const perTenant = tenant !== null ? config.tenant_headers?.[tenant] : undefined;
-    const upstream: Record<string, string> = config.hide_credentials ? this.credentialHeadersToClear() : {};
+    const upstream: Record<string, string> = config.hide_credentials ? { ...(this.state as Ready).credentialHeaders } : {};
     upstream.authorization = `Bearer ${config.openai_api_key}`;
     upstream[OPENAI_ORGANIZATION] = perTenant?.organization ?? config.openai_organization ?? '';
     upstream[OPENAI_PROJECT] = perTenant?.project ?? config.openai_project ?? '';
