@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
- * Our plugin-server start and query command: kong-pdk's own Server and Listener
- * (not a fork), with three changes Kong operators need (measured on Kong 3.10):
+ * Our plugin-server start and query command: kong-pdk's own Server and CLI (not a
+ * fork) behind our socket listener (rpc-listener.ts: kong-pdk's Listener exits
+ * Node on one hostile request and listens with a backlog too small for Kong's log
+ * timers), with three more changes Kong operators need (measured on Kong 3.10):
  *
  * 1. No leak. kong-pdk keeps an entry per event until a final Step arrives. A phase
  *    that ends without any PDK call answers "ret" at once, and a phase that ends in
@@ -23,11 +25,11 @@ import './no-ts-node';
 import crypto = require('crypto');
 import path = require('path');
 import { logLine, safeError, type Level } from './log-line';
+import { PluginRpcListener, type RpcServer } from './rpc-listener';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- kong-pdk ships no types for these */
 const cli: { parse(dedicated?: boolean): CliOptions } = require('kong-pdk/cli');
 const Server: KongPdkServerClass = require('kong-pdk/server');
-const Listener: new (server: unknown, socketPath: string) => { serve(): import('net').Server } = require('kong-pdk/listener');
 
 interface CliOptions {
   pluginsDirectory: string;
@@ -214,7 +216,7 @@ async function main(): Promise<void> {
   }
 
   const socketPath = path.join(opts.kongPrefix, opts.sockName);
-  new Listener(server, socketPath).serve();
+  await new PluginRpcListener(server as unknown as RpcServer).listen(socketPath);
   process.stdout.write(logLine('info', 'listening', { socket: socketPath, plugins: [...server.getPlugins().keys()] }) + '\n');
   const stop = () => process.exit(0);
   process.on('SIGTERM', stop);
