@@ -7,6 +7,12 @@
  *   kong.service.request.set_headers    (3)  OpenAI key in, client credentials out
  *   kong.ctx.shared.set("llm_auth", …)  (4)  identity for our other plugins + bypass mark
  *
+ * With query_param_names, `kong.request.get_raw_query` is one more read (never
+ * get_query: its map carries client-chosen keys; see core/query.ts).
+ *
+ * Header values follow Kong's setters (kong/pdk/private/checks.lua): "" is SENT as a
+ * blank header, so a header to remove is set to an empty list.
+ *
  * The mark goes last: if the server dies mid-phase, Kong skips the rest of it, and
  * the bypass guard must then see no mark (503) rather than a request that still
  * carries the client's credential instead of the company key.
@@ -25,7 +31,8 @@ import { ConsumerCache } from './consumers';
 import { Authenticator, type AuthResult } from './core/authenticator';
 import { extractCredential } from './core/credential';
 import { LlmAuthConfigError, MalformedCredential, MissingCredential, toRejection, type Failure } from './core/errors';
-import { Schema, type LlmAuthConfig } from './schema';
+import { parseQuery, queryWithout } from './core/query';
+import { DEFAULT_HEADER_NAMES, Schema, type LlmAuthConfig } from './schema';
 
 export const PLUGIN_NAME = 'llm-auth';
 const CTX_KEY = CTX_KEYS[PLUGIN_NAME];
@@ -36,6 +43,24 @@ const OPENAI_ORGANIZATION = 'openai-organization';
 const OPENAI_PROJECT = 'openai-project';
 /** Headers llm-auth sets upstream itself: never cleared as client credentials. */
 const UPSTREAM_OWNED = new Set(['authorization', OPENAI_ORGANIZATION, OPENAI_PROJECT]);
+/** Kong's setters remove a header given an empty list ("" would send a blank value). */
+const REMOVE: string[] = [];
+
+type HeaderTable = Readonly<Record<string, string | string[]>>;
+
+/** Every named header removed: a rejected request keeps no credential for log plugins to write. */
+function removalTable(names: readonly string[]): HeaderTable {
+  return Object.freeze(Object.fromEntries(names.map((n) => [n.toLowerCase(), REMOVE])));
+}
+
+/** What a rejection scrubs when the config could not be read: the schema's default headers. */
+const DEFAULT_SCRUB = removalTable(DEFAULT_HEADER_NAMES);
+
+/** What the request carried that a rejection must scrub (unknown before it is read). */
+interface Seen {
+  headers: HeaderMultiMap;
+  rawQuery: string | null;
+}
 
 type Ready = {
   ok: true;
@@ -45,8 +70,10 @@ type Ready = {
   consumers: ConsumerCache | null;
   /** The `anonymous` consumer, by id or username as Kong's auth plugins take it. */
   anonymous: ConsumerCache;
-  /** Every configured credential header but the ones llm-auth sets, each to '' (nginx removes it). */
-  credentialHeaders: Readonly<Record<string, string>>;
+  /** Every configured credential header but the ones llm-auth sets, each removed upstream. */
+  credentialHeaders: HeaderTable;
+  /** Every configured credential header, authorization included, removed on a rejection. */
+  scrubHeaders: HeaderTable;
 };
 type Broken = { ok: false; reason: string };
 
@@ -72,9 +99,8 @@ export class LlmAuthHandler {
         authenticator: new Authenticator(config),
         consumers: config.consumer_by === 'none' ? null : new ConsumerCache(config.consumer_by === 'username', config.consumer_cache_ttl * 1000),
         anonymous: new ConsumerCache(true, config.consumer_cache_ttl * 1000),
-        credentialHeaders: Object.freeze(
-          Object.fromEntries(config.header_names.filter((name) => !UPSTREAM_OWNED.has(name)).map((name) => [name, ''])),
-        ),
+        credentialHeaders: removalTable(config.header_names.filter((name) => !UPSTREAM_OWNED.has(name))),
+        scrubHeaders: removalTable(config.header_names),
       }));
     } catch (err) {
       // config errors name fields, never values; anything else goes through safeError
@@ -84,7 +110,9 @@ export class LlmAuthHandler {
   }
 
   async access(kong: KongPdk): Promise<void> {
-    await failClosed(kong, PLUGIN_NAME, (k) => this.authenticate(k));
+    // the catch-all 500 scrubs too: blindly, since where it failed nothing may have been read
+    const scrub = this.state.ok ? this.state.scrubHeaders : DEFAULT_SCRUB;
+    await failClosed(kong, PLUGIN_NAME, (k) => this.authenticate(k), scrub);
   }
 
   private async authenticate(kong: KongPdk): Promise<void> {
@@ -93,12 +121,14 @@ export class LlmAuthHandler {
         this.reportedBroken = true;
         await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'invalid_config', error: this.state.reason }));
       }
-      return reject(kong, internalError('llm_auth_misconfigured'));
+      return this.reject(kong, internalError('llm_auth_misconfigured'), null);
     }
     const { config, authenticator } = this.state;
 
     const headers = await kong.request.getHeaders();
-    const query = config.query_param_names.length > 0 ? await kong.request.getQuery() : null;
+    const rawQuery = config.query_param_names.length > 0 ? await kong.request.getRawQuery() : null;
+    const seen: Seen = { headers, rawQuery };
+    const query = rawQuery !== null ? parseQuery(rawQuery) : null;
     const extracted = extractCredential(headers, query, config.header_names, config.query_param_names);
 
     let result: AuthResult;
@@ -106,16 +136,16 @@ export class LlmAuthHandler {
     else if ('malformed' in extracted) result = { ok: false, failure: new MalformedCredential(extracted.malformed) };
     else result = await authenticator.authenticate(extracted.credential);
 
-    if (!result.ok) return this.rejectOrAnonymous(kong, result.failure, headers, query);
+    if (!result.ok) return this.rejectOrAnonymous(kong, result.failure, seen);
 
     const { identity } = result;
     const denied = authenticator.authorize(identity);
-    if (denied) return this.rejectScrubbed(kong, toRejection(denied, config.realm), headers, query);
+    if (denied) return this.reject(kong, toRejection(denied, config.realm), seen);
     if (this.state.consumers && identity.consumer !== null) {
       const consumer = await this.state.consumers.get(kong, identity.consumer);
       if (!consumer) {
         await kong.log.warn(JSON.stringify({ plugin: PLUGIN_NAME, event: 'unknown_consumer', credential_id: identity.credential_id }));
-        return this.rejectOrAnonymous(kong, new MalformedCredential('The credential is not linked to a known consumer.'), headers, query);
+        return this.rejectOrAnonymous(kong, new MalformedCredential('The credential is not linked to a known consumer.'), seen);
       }
       await kong.client.authenticate(consumer, { id: identity.credential_id, consumer_id: consumer.id });
     }
@@ -126,31 +156,26 @@ export class LlmAuthHandler {
       scopes: [...identity.scopes],
       auth_method: identity.auth_method,
     };
-    await this.proxyAs(kong, published.tenant, query);
+    await this.proxyAs(kong, published.tenant, rawQuery);
     await kong.ctx.shared.set(CTX_KEY, published);
   }
 
   /** Kong's auth plugins fall back to `anonymous` on 401; 403/503/500 stay as they are. */
-  private async rejectOrAnonymous(
-    kong: KongPdk,
-    failure: Failure,
-    headers: HeaderMultiMap,
-    query: Record<string, string | string[]> | null,
-  ): Promise<void> {
+  private async rejectOrAnonymous(kong: KongPdk, failure: Failure, seen: Seen): Promise<void> {
     const { config, anonymous } = this.state as Ready;
     await logFailure(kong, failure);
     const rejection = toRejection(failure, config.realm);
     // anonymous holds no scope and no tenant: a route that demands either still says 401
     const anonymousAllowed = config.anonymous !== null && config.required_scopes.length === 0 && config.allowed_tenants.length === 0;
-    if (rejection.status !== 401 || !anonymousAllowed) return this.rejectScrubbed(kong, rejection, headers, query);
+    if (rejection.status !== 401 || !anonymousAllowed) return this.reject(kong, rejection, seen);
 
     const consumer = await anonymous.get(kong, config.anonymous!);
     if (!consumer) {
       await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'anonymous_consumer_not_found' }));
-      return reject(kong, internalError('llm_auth_misconfigured'));
+      return this.reject(kong, internalError('llm_auth_misconfigured'), seen);
     }
     await kong.client.authenticate(consumer, null);
-    await this.proxyAs(kong, null, query);
+    await this.proxyAs(kong, null, seen.rawQuery);
     await kong.ctx.shared.set(CTX_KEY, {
       consumer: consumer.username ?? consumer.id,
       tenant: null,
@@ -161,47 +186,48 @@ export class LlmAuthHandler {
   }
 
   /**
-   * Rejects after removing the client's credentials from the request: logging
-   * plugins serialize the request and Kong redacts only Authorization, so a key in
-   * another configured header or in the query must not stay there. Costs a call
-   * only when such a header or parameter is present.
+   * The one way llm-auth rejects: first the client's credentials leave the request
+   * (Kong's log plugins serialize it and redact only Authorization, so a key in
+   * another header or in the query would be logged in clear), then the OpenAI-format
+   * answer. When the request was read, it costs a call only if a credential header or
+   * parameter is there; when it was not (a config that could not be read), every
+   * header that could carry one is removed without looking.
    */
-  private async rejectScrubbed(
-    kong: KongPdk,
-    rejection: Rejection,
-    headers: HeaderMultiMap,
-    query: Record<string, string | string[]> | null,
-  ): Promise<void> {
-    const { config, credentialHeaders } = this.state as Ready;
-    if (config.hide_credentials) {
-      if (Object.keys(credentialHeaders).some((name) => headers[name] !== undefined)) await kong.service.request.setHeaders(credentialHeaders);
-      await this.clearQueryCredentials(kong, query);
+  private async reject(kong: KongPdk, rejection: Rejection, seen: Seen | null): Promise<void> {
+    if (seen === null) {
+      await kong.service.request.setHeaders(this.state.ok ? this.state.scrubHeaders : DEFAULT_SCRUB);
+      return reject(kong, rejection);
     }
+    const { scrubHeaders } = this.state as Ready;
+    if (Object.keys(scrubHeaders).some((name) => Object.hasOwn(seen.headers, name))) await kong.service.request.setHeaders(scrubHeaders);
+    await this.clearQueryCredentials(kong, seen.rawQuery);
     return reject(kong, rejection);
   }
 
-  private async clearQueryCredentials(kong: KongPdk, query: Record<string, string | string[]> | null): Promise<void> {
+  private async clearQueryCredentials(kong: KongPdk, rawQuery: string | null): Promise<void> {
     const { config } = this.state as Ready;
-    if (query && config.query_param_names.some((n) => n in query)) {
-      await kong.service.request.setRawQuery(queryWithout(query, config.query_param_names));
+    if (rawQuery === null) return;
+    const query = parseQuery(rawQuery);
+    if (config.query_param_names.some((n) => Object.hasOwn(query, n))) {
+      await kong.service.request.setRawQuery(queryWithout(rawQuery, config.query_param_names));
     }
   }
 
   /**
    * One set_headers call: the company key replaces the client's Authorization, every
-   * other configured credential header is removed (an empty value removes a request
-   * header in nginx), and OpenAI-Organization/Project are ours to choose, never the
-   * client's. A credential in the query string costs one more call.
+   * other configured credential header is removed, and OpenAI-Organization/Project
+   * are ours to choose, never the client's: set when configured, removed otherwise.
+   * A credential in the query string costs one more call.
    */
-  private async proxyAs(kong: KongPdk, tenant: string | null, query: Record<string, string | string[]> | null): Promise<void> {
+  private async proxyAs(kong: KongPdk, tenant: string | null, rawQuery: string | null): Promise<void> {
     const { config } = this.state as Ready;
     const perTenant = tenant !== null ? config.tenant_headers?.[tenant] : undefined;
-    const upstream: Record<string, string> = config.hide_credentials ? { ...(this.state as Ready).credentialHeaders } : {};
+    const upstream: Record<string, string | string[]> = config.hide_credentials ? { ...(this.state as Ready).credentialHeaders } : {};
     upstream.authorization = `Bearer ${config.openai_api_key}`;
-    upstream[OPENAI_ORGANIZATION] = perTenant?.organization ?? config.openai_organization ?? '';
-    upstream[OPENAI_PROJECT] = perTenant?.project ?? config.openai_project ?? '';
+    upstream[OPENAI_ORGANIZATION] = perTenant?.organization ?? config.openai_organization ?? REMOVE;
+    upstream[OPENAI_PROJECT] = perTenant?.project ?? config.openai_project ?? REMOVE;
     await kong.service.request.setHeaders(upstream);
-    if (config.hide_credentials) await this.clearQueryCredentials(kong, query);
+    if (config.hide_credentials) await this.clearQueryCredentials(kong, rawQuery);
   }
 }
 
@@ -212,13 +238,4 @@ async function logFailure(kong: KongPdk, failure: Failure): Promise<void> {
   } else if (failure.kind === 'unavailable') {
     await kong.log.warn(JSON.stringify({ plugin: PLUGIN_NAME, event: 'auth_provider_unavailable', provider: failure.provider, detail: failure.detail }));
   }
-}
-
-function queryWithout(query: Record<string, string | string[]>, names: readonly string[]): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) {
-    if (names.includes(k)) continue;
-    for (const value of Array.isArray(v) ? v : [v]) params.append(k, value);
-  }
-  return params.toString();
 }

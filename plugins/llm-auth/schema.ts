@@ -17,6 +17,8 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 export const ASYMMETRIC_JWT_ALGORITHMS = JWT_ALGORITHMS.filter((a) => !a.startsWith('HS'));
 
 export const AUTH_METHODS = ['api_key', 'jwt', 'oauth2_introspection'] as const;
+/** Where clients send credentials by default: also what a rejection scrubs when the config could not be read. */
+export const DEFAULT_HEADER_NAMES = ['authorization', 'api-key', 'x-api-key'] as const;
 
 const apiKey = record(
   {
@@ -111,7 +113,7 @@ export const fields = {
     description: 'Accepted methods: api_key, jwt, oauth2_introspection. A JWT-shaped credential goes to jwt, any other to api_key, then to introspection.',
   }),
   header_names: array(string({ description: 'A header name.' }), {
-    default: ['authorization', 'api-key', 'x-api-key'],
+    default: [...DEFAULT_HEADER_NAMES],
     description: 'Headers read for the credential, in order; "authorization" must carry "Bearer <credential>".',
   }),
   query_param_names: array(string({ description: 'A query parameter name.' }), {

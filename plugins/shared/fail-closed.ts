@@ -9,18 +9,25 @@ import type { KongPdk } from './pdk';
 import { internalError, reject } from './openai-error';
 import { safeError } from './safe-error';
 
+/**
+ * @param scrub request headers to remove before answering (a plugin that reads
+ *   credentials passes them as empty lists): the rejected request is still
+ *   serialized by Kong's log plugins, which redact only Authorization.
+ */
 export async function failClosed(
   kong: KongPdk,
   plugin: string,
   phase: (kong: KongPdk) => Promise<void>,
+  scrub?: Readonly<Record<string, string[] | string>>,
 ): Promise<void> {
   try {
     await phase(kong);
   } catch (err) {
-    // Not awaited: both calls are queued in order on the event, and the rejection
-    // must go out even if the log call is never answered (Kong stops answering once
-    // an earlier kong.response.exit of this phase went through).
+    // Not awaited: the calls are queued in order on the event, and the rejection
+    // must go out even if one is never answered (Kong stops answering once an
+    // earlier kong.response.exit of this phase went through).
     void kong.log.err(JSON.stringify({ plugin, event: 'internal_error', ...safeError(err) })).catch(() => undefined);
+    if (scrub) void kong.service.request.setHeaders({ ...scrub }).catch(() => undefined);
     await reject(kong, internalError(`${plugin.replace(/-/g, '_')}_internal_error`));
   }
 }

@@ -24,7 +24,8 @@ export interface KongPdk {
     getRawBody(): Promise<Buffer | string | null>;
     getPath(): Promise<string>;
     getMethod(): Promise<string>;
-    getQuery(max?: number): Promise<Record<string, string[] | string>>;
+    /** The query string as the client sent it (kong.request.get_raw_query). */
+    getRawQuery(): Promise<string>;
   };
   response: {
     /** Ends the request; Kong never answers, so the plugin returns right after. */

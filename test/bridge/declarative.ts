@@ -16,6 +16,8 @@ export interface Service {
   port: number;
   path: string | null;
   read_timeout: number;
+  /** The whole entity as Kong's DAO holds it (services.lua defaults), for router.get_service and serialize. */
+  entity: Record<string, unknown>;
 }
 
 export interface Route {
@@ -26,6 +28,8 @@ export interface Route {
   strip_path: boolean;
   preserve_host: boolean;
   service: Service;
+  /** The whole entity as Kong's DAO holds it (routes.lua defaults), for router.get_route and serialize. */
+  entity: Record<string, unknown>;
 }
 
 export interface Consumer {
@@ -54,6 +58,35 @@ export interface DeclarativeConfig {
 type Raw = Record<string, unknown>;
 
 const uuid = () => crypto.randomUUID();
+const WS_ID = '00000000-0000-4000-8000-000000000000';
+/** auto_timestamp_s: when the declarative config was loaded. */
+const loadedAt = () => Math.floor(Date.now() / 1000);
+
+/** kong/db/schema/entities/routes.lua fields with their defaults (nil fields left out, as Lua drops them). */
+function routeEntity(raw: Raw, id: string, serviceId: string): Record<string, unknown> {
+  const now = loadedAt();
+  return {
+    id, created_at: now, updated_at: now, name: raw.name ?? undefined,
+    protocols: raw.protocols ?? ['http', 'https'], https_redirect_status_code: raw.https_redirect_status_code ?? 426,
+    strip_path: raw.strip_path ?? true, preserve_host: raw.preserve_host ?? false,
+    request_buffering: raw.request_buffering ?? true, response_buffering: raw.response_buffering ?? true,
+    tags: raw.tags, service: { id: serviceId }, snis: raw.snis, sources: raw.sources, destinations: raw.destinations,
+    methods: raw.methods, hosts: raw.hosts, paths: raw.paths, headers: raw.headers,
+    regex_priority: raw.regex_priority ?? 0, path_handling: raw.path_handling ?? 'v0', ws_id: WS_ID,
+  };
+}
+
+/** kong/db/schema/entities/services.lua fields with their defaults. */
+function serviceEntity(s: Omit<Service, 'entity'>, raw: Raw): Record<string, unknown> {
+  const now = loadedAt();
+  return {
+    id: s.id, created_at: now, updated_at: now, name: s.name ?? undefined, retries: raw.retries ?? 5,
+    protocol: s.protocol, host: s.host, port: s.port, path: s.path ?? undefined,
+    connect_timeout: raw.connect_timeout ?? 60000, write_timeout: raw.write_timeout ?? 60000, read_timeout: s.read_timeout,
+    tags: raw.tags, client_certificate: raw.client_certificate, tls_verify: raw.tls_verify, tls_verify_depth: raw.tls_verify_depth,
+    ca_certificates: raw.ca_certificates, enabled: raw.enabled ?? true, ws_id: WS_ID,
+  };
+}
 
 /** Top-level keys Kong's declarative schema accepts (declarative_config.lua), the ones we use or may. */
 const TOP_LEVEL_KEYS = new Set([
@@ -61,7 +94,7 @@ const TOP_LEVEL_KEYS = new Set([
   'upstreams', 'targets', 'certificates', 'ca_certificates', 'snis', 'vaults', 'consumer_groups', 'keys', 'key_sets',
 ]);
 
-function parseServiceUrl(raw: Raw): Omit<Service, 'id' | 'name' | 'read_timeout'> {
+function parseServiceUrl(raw: Raw): Omit<Service, 'id' | 'name' | 'read_timeout' | 'entity'> {
   if (typeof raw.url === 'string') {
     const u = new URL(raw.url);
     const protocol = u.protocol.replace(':', '') as 'http' | 'https';
@@ -91,14 +124,16 @@ export function loadDeclarative(text: string): DeclarativeConfig {
   const pending: Array<{ raw: Raw; route?: Route; service?: Service; consumer?: Consumer }> = [];
 
   const addRoute = (raw: Raw, service: Service) => {
+    const id = (raw.id as string) ?? uuid();
     const route: Route = {
-      id: (raw.id as string) ?? uuid(),
+      id,
       name: (raw.name as string) ?? null,
       paths: (raw.paths as string[]) ?? [],
       methods: (raw.methods as string[]) ?? null,
       strip_path: raw.strip_path === undefined ? true : Boolean(raw.strip_path),
       preserve_host: Boolean(raw.preserve_host),
       service,
+      entity: routeEntity(raw, id, service.id),
     };
     out.routes.push(route);
     for (const p of (raw.plugins as Raw[]) ?? []) pending.push({ raw: p, route });
@@ -112,12 +147,13 @@ export function loadDeclarative(text: string): DeclarativeConfig {
         throw new Error(`kong.yml: service "${String(s.name)}": ${tls} must be null for protocol ${protocol}`);
       }
     }
-    const service: Service = {
+    const base = {
       id: (s.id as string) ?? uuid(),
       name: (s.name as string) ?? null,
       read_timeout: Number(s.read_timeout ?? 60000),
       ...parseServiceUrl(s),
     };
+    const service: Service = { ...base, entity: serviceEntity(base, s) };
     out.services.push(service);
     for (const r of (s.routes as Raw[]) ?? []) addRoute(r, service);
     for (const p of (s.plugins as Raw[]) ?? []) pending.push({ raw: p, service });

@@ -23,14 +23,23 @@ import type { AddressInfo } from 'net';
 import { lookupPlugin, loadDeclarative, matchRoute, type Consumer, type DeclarativeConfig, type PluginEntity } from './declarative';
 import { processConfig, resolveReferences } from './kong-schema';
 import { bodyBufferSize, readKongEnv, serverDefs } from './kong-settings';
+import { errorPageBody, ERROR_PAGE_STATUSES, pdkErrorBody, type KongBody } from './kong-errors';
 import { PhaseError, ExternalPlugin, type PdkCallRecord } from './plugin-runner';
 import { PluginServerProcess, queryPluginInfo } from './plugin-server';
 import { BypassGuard, parseBypassGuard } from './post-function';
-import { headersFromNode, newRequestContext, type Headers, type RequestContext } from './request-context';
-import { serialize } from './serialize';
+import { headerBytes, headersFromNode, newRequestContext, type Headers, type RequestContext } from './request-context';
+import { serializeJson } from './serialize';
+import { normalizePath } from './uri-args';
 
 export const KONG_VERSION = '3.10.0';
-const UNEXPECTED = { message: 'An unexpected error occurred' };
+const UNEXPECTED = 'An unexpected error occurred';
+/**
+ * Response headers nginx keeps one of (ngx_http_upstream copies the upstream's into
+ * r->headers_out.content_type / content_length_n): the upstream's replaces a value a
+ * plugin set in access. Every other header the upstream sends is added after the
+ * plugin's, and the client gets both (measured on Kong 3.10: "7, 0").
+ */
+const SINGLE_VALUED_RESPONSE = new Set(['content-type', 'content-length']);
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length']);
 
 export interface BridgeOptions {
@@ -155,6 +164,7 @@ export class KongBridge {
         s.protocol = u.protocol.replace(':', '') as 'http' | 'https';
         s.host = u.hostname;
         s.port = Number(u.port || (s.protocol === 'https' ? 443 : 80));
+        Object.assign(s.entity, { protocol: s.protocol, host: s.host, port: s.port });
       }
     }
     const env = this.opts.env ?? process.env;
@@ -180,7 +190,7 @@ export class KongBridge {
       this.handle(req, res).catch((err) => {
         this.log('err', 'bridge', `unhandled: ${(err as Error).stack}`);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(UNEXPECTED));
+        res.end(JSON.stringify({ message: UNEXPECTED }));
       });
     });
     this.server.keepAliveTimeout = 60000;
@@ -233,11 +243,17 @@ export class KongBridge {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const startedAt = Date.now();
-    const url = new URL(req.url ?? '/', 'http://bridge');
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const path = normalizePath(q === -1 ? target : target.slice(0, q));
+    const rawQuery = q === -1 ? '' : target.slice(q + 1);
     const body = await readBody(req);
-    const match = matchRoute(this.declarative.routes, req.method ?? 'GET', url.pathname);
+    const requestHeaders = headersFromNode(req.rawHeaders);
+    const match = matchRoute(this.declarative.routes, req.method ?? 'GET', path);
     if (!match) {
-      return sendJson(res, 404, { message: 'no Route matched with those values' });
+      // runloop/handler.lua: kong.response.error(404, "no Route matched with those values")
+      const r = pdkErrorBody(404, 'no Route matched with those values', crypto.randomBytes(16).toString('hex'), requestHeaders.get('accept'), new Map());
+      return sendKongBody(res, r);
     }
     const { route } = match;
     const ctx = newRequestContext({
@@ -248,15 +264,22 @@ export class KongBridge {
       request: {
         method: req.method ?? 'GET',
         scheme: 'http',
-        host: (req.headers.host ?? '127.0.0.1').split(':')[0],
+        // $host: lower-cased, without the port
+        host: (req.headers.host ?? '127.0.0.1').replace(/:\d+$/, '').toLowerCase(),
         port: (this.server!.address() as AddressInfo).port,
-        path: url.pathname,
-        rawQuery: url.search.slice(1),
-        headers: headersFromNode(req.rawHeaders),
+        path,
+        rawQuery,
+        headers: requestHeaders,
         body,
         bodyInFile: body.length > this.bodyBuffer,
       },
     });
+    // $request_length: request line, header lines, blank line, body
+    ctx.requestSize =
+      Buffer.byteLength(`${req.method} ${target} HTTP/${req.httpVersion}\r\n`) +
+      req.rawHeaders.reduce((n, v, i) => n + Buffer.byteLength(v, 'latin1') + (i % 2 ? 2 : 2), 0) +
+      2 +
+      body.length;
     this.trace(ctx);
 
     // access: the collecting iterator
@@ -274,21 +297,21 @@ export class KongBridge {
       if (!entity) continue;
       const config = this.configs.get(entity.id)!;
       if (p.plugin.hasPhase('response') || p.plugin.hasPhase('log')) collected.push({ entity, config, plugin: p.plugin });
-      if (p.plugin.hasPhase('response')) buffered = true;
+      if (p.plugin.hasPhase('response')) buffered = ctx.buffered = true;
       if (!p.plugin.hasPhase('access') || ctx.delayedResponse) continue;
       try {
         await p.plugin.handleEvent(entity, config, ctx, 'access');
       } catch (err) {
         if (!(err instanceof PhaseError)) throw err;
         this.log('err', p.plugin.name, err.message);
-        ctx.delayedResponse = { status: 500, body: Buffer.from(JSON.stringify(UNEXPECTED)), headers: new Map([['content-type', ['application/json; charset=utf-8']]]), source: 'error' };
+        // init.lua: KONG_UNEXPECTED, then kong.response.error(500, "An unexpected error occurred")
+        this.unexpected(ctx);
       }
     }
     ctx.latencies.kong = Date.now() - startedAt;
 
     if (ctx.delayedResponse) {
-      const d = ctx.delayedResponse;
-      ctx.response = { status: d.status, headers: d.headers, body: d.body, source: d.source };
+      this.takeDelayedResponse(ctx);
       ctx.response.headers.set('x-kong-response-latency', [String(ctx.latencies.kong)]);
       await this.send(res, ctx);
     } else {
@@ -297,6 +320,24 @@ export class KongBridge {
     ctx.latencies.request = Date.now() - startedAt;
     Object.assign(this.trace(ctx), { status: ctx.response.status, consumer: ctx.consumer, credential: ctx.credential, sentAt: Date.now() });
     this.runLogPhase(ctx, collected.filter((c) => c.plugin.hasPhase('log')));
+  }
+
+  /** A Lua error in a plugin: kong.response.error(500) with the headers set so far. */
+  private unexpected(ctx: RequestContext): void {
+    const r = pdkErrorBody(500, UNEXPECTED, ctx.id, ctx.request.headers.get('accept'), new Map(ctx.response.headers));
+    ctx.delayedResponse = { status: r.status, body: r.body, headers: r.headers, source: 'error' };
+  }
+
+  /**
+   * The delayed exit becomes the response. Nothing printed and a status in
+   * nginx_kong.lua's error_page list: kong/error_handlers.lua writes the body.
+   */
+  private takeDelayedResponse(ctx: RequestContext): void {
+    const d = ctx.delayedResponse!;
+    let r: KongBody;
+    if (d.body === null && ERROR_PAGE_STATUSES.has(d.status)) r = errorPageBody(d.status, ctx.request.headers, ctx.id, new Map());
+    else r = { status: d.status, headers: d.headers, body: d.body ?? Buffer.alloc(0) };
+    ctx.response = { status: r.status, headers: r.headers, body: r.body, source: d.source };
   }
 
   private lookup(name: string, ctx: RequestContext): PluginEntity | undefined {
@@ -312,11 +353,11 @@ export class KongBridge {
     const basePath = s.path ?? '';
     let upstreamPath = ctx.upstream.path ?? (basePath ? joinPath(basePath, rest) : rest || '/');
     if (!upstreamPath.startsWith('/')) upstreamPath = '/' + upstreamPath;
-    const query = ctx.upstream.rawQuery ?? ctx.request.rawQuery;
+    const query = ctx.request.rawQuery;
     ctx.upstreamUri = upstreamPath + (query ? `?${query}` : '');
 
     const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of ctx.request.headers) if (!HOP_BY_HOP.has(k) && k !== 'host') headers[k] = v;
+    for (const [k, v] of ctx.request.headers) if (!HOP_BY_HOP.has(k) && k !== 'host') headers[k] = v.map(headerBytes);
     headers.host = route.preserve_host ? ctx.request.headers.get('host')?.[0] ?? s.host : s.port === (s.protocol === 'https' ? 443 : 80) ? s.host : `${s.host}:${s.port}`;
     headers['x-forwarded-for'] = [[...(ctx.request.headers.get('x-forwarded-for') ?? []), ctx.clientIp].join(', ')];
     headers['x-forwarded-proto'] = ['http'];
@@ -324,7 +365,7 @@ export class KongBridge {
     headers['x-forwarded-port'] = [String(ctx.request.port)];
     headers['x-forwarded-path'] = [ctx.request.path];
     headers['x-real-ip'] = [ctx.clientIp];
-    const body = ctx.upstream.body ?? ctx.request.body;
+    const body = ctx.request.body;
     if (body.length || ['POST', 'PUT', 'PATCH'].includes(ctx.request.method)) headers['content-length'] = [String(body.length)];
 
     const upstreamStart = Date.now();
@@ -333,7 +374,7 @@ export class KongBridge {
     try {
       upstreamRes = await new Promise<http.IncomingMessage>((resolve, reject) => {
         const upstreamReq = transport.request(
-          { host: s.host, port: s.port, method: ctx.upstream.method ?? ctx.request.method, path: ctx.upstreamUri, headers, timeout: s.read_timeout },
+          { host: s.host, port: s.port, method: ctx.request.method, path: ctx.upstreamUri, headers, timeout: s.read_timeout },
           resolve,
         );
         upstreamReq.on('timeout', () => upstreamReq.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
@@ -343,12 +384,8 @@ export class KongBridge {
     } catch (err) {
       this.log('err', 'bridge', `upstream request failed: ${(err as Error).message}`);
       const timeout = (err as { code?: string }).code === 'ETIMEDOUT';
-      ctx.response = {
-        status: timeout ? 504 : 502,
-        headers: new Map([['content-type', ['application/json; charset=utf-8']]]),
-        body: Buffer.from(JSON.stringify({ message: timeout ? 'The upstream server is timing out' : 'An invalid response was received from the upstream server' })),
-        source: 'error',
-      };
+      const r = errorPageBody(timeout ? 504 : 502, ctx.request.headers, ctx.id, new Map());
+      ctx.response = { status: r.status, headers: r.headers, body: r.body, source: 'error' };
       return this.send(res, ctx);
     }
     const upstreamHeaders = headersFromNode(upstreamRes.rawHeaders);
@@ -364,7 +401,10 @@ export class KongBridge {
       const upstreamBody = await readBody(upstreamRes);
       ctx.latencies.proxy = Date.now() - upstreamStart;
       ctx.serviceResponse = { status: upstreamRes.statusCode ?? 502, headers: upstreamHeaders, body: upstreamBody };
-      const respHeaders: Headers = new Map([...upstreamHeaders].filter(([k]) => !HOP_BY_HOP.has(k)));
+      // Kong.response(): kong.response.set_status/set_headers(upstream's): same names replace
+      // what access set, the rest of what access set stays
+      const respHeaders: Headers = new Map(ctx.response.headers);
+      for (const [k, v] of upstreamHeaders) if (!HOP_BY_HOP.has(k)) respHeaders.set(k, v);
       ctx.response = { status: ctx.serviceResponse.status, headers: respHeaders, body: upstreamBody, source: 'service' };
       ctx.phase = 'response';
       for (const c of responsePhase) {
@@ -373,22 +413,27 @@ export class KongBridge {
         } catch (err) {
           if (!(err instanceof PhaseError)) throw err;
           this.log('err', c.plugin.name, err.message);
-          ctx.delayedResponse = { status: 500, body: Buffer.from(JSON.stringify(UNEXPECTED)), headers: new Map([['content-type', ['application/json; charset=utf-8']]]), source: 'error' };
+          // no pcall around the response phase: nginx's 500 and error_page (error_handlers.lua)
+          const r = errorPageBody(500, ctx.request.headers, ctx.id, new Map());
+          ctx.delayedResponse = { status: r.status, body: r.body, headers: r.headers, source: 'error' };
         }
         if (ctx.delayedResponse) break; // an exit in the response phase replaces the response
       }
-      if (ctx.delayedResponse) {
-        const d = ctx.delayedResponse;
-        ctx.response = { status: d.status, headers: d.headers, body: d.body, source: d.source };
-      }
+      if (ctx.delayedResponse) this.takeDelayedResponse(ctx);
       for (const [k, v] of kongHeaders()) ctx.response.headers.set(k, [v]);
       return this.send(res, ctx);
     }
 
-    // streaming: chunks go to the client as they arrive
-    ctx.response = { status: upstreamRes.statusCode ?? 502, headers: upstreamHeaders, body: null, source: 'service' };
+    // streaming: chunks go to the client as they arrive; headers set in access come
+    // first and the upstream's are added after them (replacing only single-valued ones)
+    const merged: Headers = new Map([...ctx.response.headers].map(([k, v]) => [k, [...v]]));
+    for (const [k, v] of upstreamHeaders) {
+      if (HOP_BY_HOP.has(k)) continue;
+      merged.set(k, SINGLE_VALUED_RESPONSE.has(k) ? v : [...(merged.get(k) ?? []), ...v]);
+    }
+    ctx.response = { status: upstreamRes.statusCode ?? 502, headers: merged, body: null, source: 'service' };
     const out: http.OutgoingHttpHeaders = {};
-    for (const [k, v] of upstreamHeaders) if (!HOP_BY_HOP.has(k)) out[k] = v.length === 1 ? v[0] : v;
+    for (const [k, v] of merged) out[k] = v.length === 1 ? headerBytes(v[0]) : v.map(headerBytes);
     for (const [k, v] of kongHeaders()) out[k] = v;
     res.writeHead(ctx.response.status, out);
     res.flushHeaders();
@@ -407,12 +452,20 @@ export class KongBridge {
 
   private send(res: http.ServerResponse, ctx: RequestContext): Promise<void> {
     const out: http.OutgoingHttpHeaders = {};
-    for (const [k, v] of ctx.response.headers) if (!HOP_BY_HOP.has(k)) out[k] = v.length === 1 ? v[0] : v;
+    for (const [k, v] of ctx.response.headers) if (!HOP_BY_HOP.has(k) || k === 'content-length') out[k] = v.length === 1 ? headerBytes(v[0]) : v.map(headerBytes);
     out.server = `kong/${KONG_VERSION}`;
-    const body = ctx.response.body ?? Buffer.alloc(0);
-    out['content-length'] = String(body.length);
+    let body = ctx.response.body ?? Buffer.alloc(0);
+    const status = ctx.response.status;
+    if (status === 204 || status === 304) {
+      // nginx's header filter: no body, no Content-Length (and no Content-Type for 204)
+      delete out['content-length'];
+      if (status === 204) delete out['content-type'];
+      body = Buffer.alloc(0);
+    } else if (out['content-length'] === undefined) {
+      out['content-length'] = String(body.length);
+    }
     ctx.bytesSent = body.length;
-    res.writeHead(ctx.response.status, out);
+    res.writeHead(status, out);
     return new Promise((resolve) => res.end(body, () => resolve()));
   }
 
@@ -423,7 +476,7 @@ export class KongBridge {
       await new Promise((r) => setImmediate(r));
       ctx.phase = 'log';
       ctx.saved = {
-        serialize: JSON.stringify(serialize(ctx)),
+        serialize: serializeJson(ctx),
         requestHeaders: new Map(ctx.request.headers),
         responseHeaders: new Map(ctx.response.headers),
         status: ctx.response.status,
@@ -455,8 +508,9 @@ function readBody(stream: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), server: `kong/${KONG_VERSION}` });
-  res.end(text);
+function sendKongBody(res: http.ServerResponse, r: KongBody): void {
+  const out: http.OutgoingHttpHeaders = { server: `kong/${KONG_VERSION}` };
+  for (const [k, v] of r.headers) out[k] = v.length === 1 ? v[0] : v;
+  res.writeHead(r.status, out);
+  res.end(r.body);
 }

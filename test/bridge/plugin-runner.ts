@@ -132,7 +132,10 @@ export class ExternalPlugin {
       }
       if (NON_RETURN.has(Method)) return;
       const stepMethod = STEP_METHOD_BY_PDK[Method] ?? 'plugin.Step';
-      stepIn = (await this.rpc.call(stepMethod, { EventId: eventId, Data: result ?? null })) as StepIn;
+      // mp_rpc: {EventId = ..., Data = ret}: a nil ret leaves no Data key, so the
+      // plugin's call resolves to undefined
+      const step = result === null || result === undefined ? { EventId: eventId } : { EventId: eventId, Data: result };
+      stepIn = (await this.rpc.call(stepMethod, step)) as StepIn;
     }
   }
 }

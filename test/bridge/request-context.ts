@@ -11,7 +11,8 @@ export type Headers = Map<string, string[]>;
 
 export interface DelayedResponse {
   status: number;
-  body: Buffer;
+  /** null: nothing printed (ngx.exit with no body: nginx's error_page may answer). */
+  body: Buffer | null;
   headers: Headers;
   source: 'exit' | 'error';
 }
@@ -32,33 +33,39 @@ export interface RequestContext {
     scheme: 'http';
     host: string;
     port: number;
+    /** kong.request.get_path(): the normalized path (kong/tools/uri.lua normalize). */
     path: string;
+    /** $args: set_query/set_raw_query change it, as ngx.req.set_uri_args does. */
     rawQuery: string;
     /** Mutated by kong.service.request.* exactly as ngx.req.set_header mutates them. */
     headers: Headers;
+    /** set_raw_body replaces it, as ngx.req.set_body_data does. */
     body: Buffer;
     /** nginx spooled the body to a file: it exceeded client_body_buffer_size. */
     bodyInFile: boolean;
   };
+  /** $upstream_uri set by kong.service.request.set_path. */
   upstream: {
     path: string | null;
-    rawQuery: string | null;
-    method: string | null;
-    body: Buffer | null;
   };
+  /** buffered_proxying: a collected plugin has a response phase. */
+  buffered: boolean;
   /** The upstream response, once received (buffered mode: whole body). */
   serviceResponse: { status: number; headers: Headers; body: Buffer | null } | null;
   /** What goes to the client; plugins edit it in the response phase. */
+  /** What goes to the client; headers set in access are merged with the upstream's. */
   response: { status: number; headers: Headers; body: Buffer | null; source: 'service' | 'exit' | 'error' };
   delayedResponse: DelayedResponse | null;
   consumer: Consumer | null;
   credential: Record<string, unknown> | null;
   /** kong.ctx.shared: values as Lua holds them (see lua-values.ts). */
   shared: Record<string, unknown>;
-  serializeValues: Array<{ key: string; value: unknown }>;
+  serializeValues: Array<{ key: string; value: unknown; mode: 'set' | 'add' | 'replace' }>;
   latencies: { kong: number; proxy: number; request: number };
   upstreamUri: string;
   bytesSent: number;
+  /** $request_length: request line, headers and body as received. */
+  requestSize: number;
   /** Saved for the log phase, as plugin.lua's build_phases does with native_timer_at. */
   saved: { serialize: string; requestHeaders: Headers; responseHeaders: Headers; status: number } | null;
 }
@@ -69,7 +76,8 @@ export function newRequestContext(init: Pick<RequestContext, 'id' | 'startedAt' 
     ...init,
     phase: 'access',
     service: init.route.service,
-    upstream: { path: null, rawQuery: null, method: null, body: null },
+    upstream: { path: null },
+    buffered: false,
     serviceResponse: null,
     response: { status: 0, headers: new Map(), body: null, source: 'service' },
     delayedResponse: null,
@@ -80,41 +88,29 @@ export function newRequestContext(init: Pick<RequestContext, 'id' | 'startedAt' 
     latencies: { kong: 0, proxy: -1, request: 0 },
     upstreamUri: '',
     bytesSent: 0,
+    requestSize: 0,
     saved: null,
   };
 }
 
+/**
+ * Header lines as nginx holds them. Node reads header bytes as latin1; Kong hands
+ * them to a plugin as a Lua string, which MessagePack sends as UTF-8 text: so the
+ * bytes are read back as UTF-8 here.
+ */
 export function headersFromNode(raw: string[]): Headers {
   const h: Headers = new Map();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
+    const value = Buffer.from(raw[i + 1], 'latin1').toString('utf8');
     const list = h.get(name);
-    if (list) list.push(raw[i + 1]);
-    else h.set(name, [raw[i + 1]]);
+    if (list) list.push(value);
+    else h.set(name, [value]);
   }
   return h;
 }
 
-/**
- * ngx.req.get_headers(max) after mp_rpc's fix_mmap: every value a list of strings,
- * and no more than `max` header lines (the rest is dropped, as nginx truncates).
- */
-export function headersToMultiMap(h: Headers, max = Infinity): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  let n = 0;
-  for (const [k, v] of h) {
-    for (const value of v) {
-      if (n++ >= max) return out;
-      (out[k] ??= []).push(value);
-    }
-  }
-  return out;
-}
-
-/** Kong header setters accept a string, number, boolean or list of strings. */
-export function normalizeHeaderValue(name: string, value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (typeof value === 'number' || typeof value === 'boolean') return [String(value)];
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
-  throw new KongLuaError(`invalid header value for "${name}": got ${typeof value}, expected array of string, string, number or boolean`);
+/** The bytes nginx sends for a header value (Node writes header strings as latin1). */
+export function headerBytes(value: string): string {
+  return Buffer.from(value, 'utf8').toString('latin1');
 }

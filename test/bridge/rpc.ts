@@ -5,7 +5,8 @@
  * flight per connection and pools idle connections (`setkeepalive`); so do we.
  */
 import net = require('net');
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import { Encoder } from '@msgpack/msgpack';
+import { MsgpackStream } from '../../bin/msgpack-decode';
 
 export class RpcError extends Error {
   override name = 'RpcError';
@@ -26,8 +27,8 @@ export class RpcClient {
     while (socket && socket.destroyed) socket = this.idle.pop();
     socket ??= await this.connect();
     return new Promise((resolve, reject) => {
-      const decoder = new Decoder();
-      let buffered: Buffer = Buffer.alloc(0);
+      // Lua has no prototype keys: decode every map key as a plain key, as Kong reads it
+      const stream = new MsgpackStream(Infinity);
       const cleanup = () => {
         socket.off('data', onData);
         socket.off('error', onError);
@@ -43,15 +44,12 @@ export class RpcClient {
         reject(new RpcError(`${method}: no data`));
       };
       const onData = (chunk: Buffer) => {
-        buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
         let messages: unknown[];
         try {
-          messages = [...decoder.decodeMulti(buffered)];
+          messages = stream.push(chunk);
         } catch (err) {
-          if (err instanceof RangeError) return; // insufficient data: wait for more
           return onError(err as Error);
         }
-        buffered = Buffer.alloc(0);
         for (const msg of messages as unknown[][]) {
           if (msg[0] === 2) {
             this.onNotification?.(String(msg[1]), msg[2]);

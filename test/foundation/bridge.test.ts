@@ -167,7 +167,8 @@ describe('KongBridge with the probe plugins', () => {
       body: JSON.stringify(chat),
     });
     expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ message: 'An unexpected error occurred' });
+    // init.lua: kong.response.error(500) — JSON unless Accept asks otherwise, with Kong's request id
+    expect(await res.json()).toEqual({ message: 'An unexpected error occurred', request_id: res.headers.get('x-kong-request-id') ?? expect.any(String) });
     expect(mock.requests).toHaveLength(0);
   });
 
@@ -244,7 +245,7 @@ describe('KongBridge request bodies', () => {
         body: JSON.stringify(big),
       });
       expect(res.status).toBe(500);
-      expect(await res.json()).toEqual({ message: 'An unexpected error occurred' });
+      expect(await res.json()).toEqual({ message: 'An unexpected error occurred', request_id: expect.any(String) });
       expect(mock.requests.length).toBe(before);
     });
   });

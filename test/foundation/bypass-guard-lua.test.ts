@@ -91,7 +91,7 @@ describe('bypass guard (post-function Lua in kong/kong.yml)', () => {
       const bridge = bridgeVerdict(guard.config, missing)!;
       expect(Number(status)).toBe(503);
       expect(bridge.status).toBe(503);
-      expect(JSON.parse(body)).toEqual(JSON.parse(bridge.body.toString()));
+      expect(JSON.parse(body)).toEqual(JSON.parse(String(bridge.body)));
       expect(JSON.parse(body).error).toMatchObject({ type: 'server_error', code: 'gateway_plugin_unavailable', param: null });
       expect(contentType).toBe(bridge.headers.get('content-type')![0]);
       expect(retryAfter).toBe(bridge.headers.get('retry-after')![0]);

@@ -27,7 +27,12 @@ const MALFORMED = {
 export type CredentialSource = { kind: 'header' | 'query'; name: string };
 export type Extracted = { credential: string; source: CredentialSource } | { malformed: string } | null;
 
-function firstValue(value: string[] | string | undefined): string {
+/** Own keys only: a map from Kong carries client-chosen names ("constructor", "__proto__"). */
+function own<T>(map: Readonly<Record<string, T>>, name: string): T | undefined {
+  return Object.hasOwn(map, name) ? map[name] : undefined;
+}
+
+function firstValue(value: readonly string[] | string | undefined): string {
   const first = Array.isArray(value) ? value[0] : value;
   return typeof first === 'string' ? first.trim() : '';
 }
@@ -56,14 +61,14 @@ function parseAuthorization(value: string): { token: string } | { malformed: str
  */
 export function extractCredential(
   headers: HeaderMultiMap,
-  query: Record<string, string[] | string> | null,
+  query: Readonly<Record<string, readonly string[] | string>> | null,
   headerNames: readonly string[],
   queryNames: readonly string[],
 ): Extracted {
   let malformed: string | null = null;
   for (const configured of headerNames) {
     const name = configured.toLowerCase();
-    const value = firstValue(headers[name]);
+    const value = firstValue(own(headers, name));
     if (value === '') continue;
     if (name !== AUTHORIZATION) return { credential: value, source: { kind: 'header', name } };
     const parsed = parseAuthorization(value);
@@ -72,7 +77,7 @@ export function extractCredential(
   }
   if (query) {
     for (const name of queryNames) {
-      const value = firstValue(query[name]);
+      const value = firstValue(own(query, name));
       if (value !== '') return { credential: value, source: { kind: 'query', name } };
     }
   }
