@@ -28,7 +28,7 @@ import { PhaseError, ExternalPlugin, type PdkCallRecord } from './plugin-runner'
 import { PluginServerProcess, queryPluginInfo } from './plugin-server';
 import { BypassGuard, parseBypassGuard } from './post-function';
 import { headerBytes, headersFromNode, newRequestContext, type Headers, type RequestContext } from './request-context';
-import { serializeJson } from './serialize';
+import { serialize, serializeJson } from './serialize';
 import { normalizePath } from './uri-args';
 
 export const KONG_VERSION = '3.10.0';
@@ -81,6 +81,8 @@ export interface RequestTrace {
   shared: Record<string, unknown>;
   /** When the last byte of the response was handed to the client's socket. */
   sentAt: number;
+  /** kong.log.serialize() once the response was sent: what Kong's log plugins (http-log, file-log) write. */
+  logged: Record<string, unknown> | null;
 }
 
 type AnyPlugin = { kind: 'external'; plugin: ExternalPlugin } | { kind: 'guard'; guard: BypassGuard };
@@ -222,7 +224,7 @@ export class KongBridge {
   private trace(ctx: RequestContext): RequestTrace {
     let t = this.traces.find((x) => x.id === ctx.id);
     if (!t) {
-      t = { id: ctx.id, pdkCalls: [], status: 0, consumer: null, credential: null, shared: ctx.shared, sentAt: 0 };
+      t = { id: ctx.id, pdkCalls: [], status: 0, consumer: null, credential: null, shared: ctx.shared, sentAt: 0, logged: null };
       this.traces.push(t);
       if (this.traces.length > 1000) this.traces.shift();
     }
@@ -318,7 +320,7 @@ export class KongBridge {
       await this.proxy(ctx, res, buffered ? collected.filter((c) => c.plugin.hasPhase('response')) : null);
     }
     ctx.latencies.request = Date.now() - startedAt;
-    Object.assign(this.trace(ctx), { status: ctx.response.status, consumer: ctx.consumer, credential: ctx.credential, sentAt: Date.now() });
+    Object.assign(this.trace(ctx), { status: ctx.response.status, consumer: ctx.consumer, credential: ctx.credential, sentAt: Date.now(), logged: serialize(ctx) });
     this.runLogPhase(ctx, collected.filter((c) => c.plugin.hasPhase('log')));
   }
 
@@ -356,7 +358,8 @@ export class KongBridge {
     const query = ctx.request.rawQuery;
     ctx.upstreamUri = upstreamPath + (query ? `?${query}` : '');
 
-    const headers: Record<string, string | string[]> = {};
+    // no prototype: a client's "__proto__" header is a header like any other
+    const headers: Record<string, string | string[]> = Object.create(null);
     for (const [k, v] of ctx.request.headers) if (!HOP_BY_HOP.has(k) && k !== 'host') headers[k] = v.map(headerBytes);
     headers.host = route.preserve_host ? ctx.request.headers.get('host')?.[0] ?? s.host : s.port === (s.protocol === 'https' ? 443 : 80) ? s.host : `${s.host}:${s.port}`;
     headers['x-forwarded-for'] = [[...(ctx.request.headers.get('x-forwarded-for') ?? []), ctx.clientIp].join(', ')];
@@ -432,7 +435,7 @@ export class KongBridge {
       merged.set(k, SINGLE_VALUED_RESPONSE.has(k) ? v : [...(merged.get(k) ?? []), ...v]);
     }
     ctx.response = { status: upstreamRes.statusCode ?? 502, headers: merged, body: null, source: 'service' };
-    const out: http.OutgoingHttpHeaders = {};
+    const out: http.OutgoingHttpHeaders = Object.create(null);
     for (const [k, v] of merged) out[k] = v.length === 1 ? headerBytes(v[0]) : v.map(headerBytes);
     for (const [k, v] of kongHeaders()) out[k] = v;
     res.writeHead(ctx.response.status, out);
@@ -451,7 +454,7 @@ export class KongBridge {
   }
 
   private send(res: http.ServerResponse, ctx: RequestContext): Promise<void> {
-    const out: http.OutgoingHttpHeaders = {};
+    const out: http.OutgoingHttpHeaders = Object.create(null);
     for (const [k, v] of ctx.response.headers) if (!HOP_BY_HOP.has(k) || k === 'content-length') out[k] = v.length === 1 ? headerBytes(v[0]) : v.map(headerBytes);
     out.server = `kong/${KONG_VERSION}`;
     let body = ctx.response.body ?? Buffer.alloc(0);

@@ -71,7 +71,9 @@ services:
               methods: [jwt]
               jwt:
                 keys:
-                  - { algorithm: RS256, public_key: "not a PEM at all" }`)}${route('apikey', apiKeys)}
+                  - { algorithm: RS256, public_key: "not a PEM at all" }`)}${route('apikey', apiKeys)}${route('query', `${apiKeys}
+              query_param_names: [api_key]`)}${route('anonmissing', `${apiKeys}
+              anonymous: nobody-by-this-name`)}
 consumers:
   - username: alice
   - username: carol
@@ -273,6 +275,47 @@ describe('llm-auth adapter through the bridge', () => {
       expect(req.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
     });
 
+    it('scrubs the credential headers before the 500 of a config that cannot work', async () => {
+      const res = await fetch(`${bridge.url}/badcfg/v1/models`, { headers: { 'api-key': ALICE_KEY, 'x-api-key': ALICE_KEY } });
+      expect(res.status).toBe(500);
+      const logged = bridge.traces.at(-1)!.logged as { request: { headers: Record<string, unknown> } };
+      expect(logged.request.headers['api-key']).toBeUndefined();
+      expect(logged.request.headers['x-api-key']).toBeUndefined();
+      expect(JSON.stringify(logged)).not.toContain(ALICE_KEY);
+    });
+
+    it('scrubs the credential before the 500 for an anonymous consumer that does not exist', async () => {
+      const res = await fetch(`${bridge.url}/anonmissing/v1/models`, { headers: { 'x-api-key': 'sk-not-a-known-key-but-still-a-secret' } });
+      expect(res.status).toBe(500);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('llm_auth_misconfigured');
+      const logged = bridge.traces.at(-1)!.logged as { request: { headers: Record<string, unknown> } };
+      expect(logged.request.headers['x-api-key']).toBeUndefined();
+      expect(mock.requests).toHaveLength(0);
+    });
+
+    it('survives a __proto__ query argument and header: same server pid, and the next request is served', async () => {
+      const pid = bridge.servers.get('llm-auth')!.pid;
+      const res = await fetch(`${bridge.url}/query/v1/models?__proto__=x&api_key=${ALICE_KEY}&constructor=y`, { headers: { __proto__: 'x' } as unknown as Record<string, string> });
+      expect(res.status).toBe(200);
+      // the credential parameter left the query; the others went upstream as the client wrote them
+      expect(mock.requests.at(-1)!.query).toBe('__proto__=x&constructor=y');
+      const header = await fetch(`${bridge.url}/apikey/v1/models`, { headers: [['__proto__', 'x'], ['authorization', `Bearer ${ALICE_KEY}`]] });
+      expect(header.status).toBe(200);
+      expect(bridge.servers.get('llm-auth')!.pid).toBe(pid);
+      expect((await client('apikey', ALICE_KEY).models.list()).data.length).toBeGreaterThan(0);
+      expect(bridge.servers.get('llm-auth')!.pid).toBe(pid);
+      expect(bridge.logs.some((l) => l.message.includes('rpc_decode_error'))).toBe(false);
+    });
+
+    it('reads a credential from the query without get_query, and removes it before proxying', async () => {
+      await fetch(`${bridge.url}/query/v1/models?api_key=${ALICE_KEY}&limit=2`);
+      expect(mock.requests.at(-1)!.query).toBe('limit=2');
+      const calls = llmAuthCalls().filter((m) => m !== 'kong.client.load_consumer'); // cached by earlier tests or not
+      expect(calls).toEqual(['kong.request.get_headers', 'kong.request.get_raw_query', 'kong.client.authenticate', 'kong.service.request.set_headers', 'kong.service.request.set_raw_query', 'kong.ctx.shared.set']);
+      const logged = bridge.traces.at(-1)!.logged as { request: { querystring: Record<string, unknown> } };
+      expect(logged.request.querystring).toEqual({ limit: '2' });
+    });
+
     it('answers every request with 500 when its config cannot work, and logs why once', async () => {
       const err = await client('badcfg', rs()).models.list().catch((e) => e);
       expect(err).toBeInstanceOf(OpenAI.InternalServerError);
@@ -350,9 +393,14 @@ describe('llm-auth fails closed on injected faults', () => {
       try {
         const keys = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'kong', 'demo-keys.json'), 'utf8'));
         const before = mock.requests.length;
-        const err = await new OpenAI({ apiKey: keys.alice, baseURL: `${bridge.url}/v1`, maxRetries: 0 }).chat.completions.create(chat).catch((e) => e);
+        const sdk = new OpenAI({ apiKey: keys.alice, baseURL: `${bridge.url}/v1`, maxRetries: 0, defaultHeaders: { 'x-api-key': keys.alice } });
+        const err = await sdk.chat.completions.create(chat).catch((e) => e);
         expect(err).toBeInstanceOf(OpenAI.InternalServerError);
         expect(err.status).toBe(500);
+        // the catch-all scrubs too: what Kong's log plugins would write holds no key
+        const logged = bridge.traces.at(-1)!.logged as { request: { headers: Record<string, unknown> } };
+        expect(logged.request.headers['x-api-key']).toBeUndefined();
+        expect(JSON.stringify(logged)).not.toContain(keys.alice);
         expect(err.error).toMatchObject({ type: 'server_error' });
         expect(mock.requests.length).toBe(before);
         expect(bridge.logs.some((l) => l.level === 'err' && l.plugin === 'llm-auth')).toBe(true);

@@ -25,6 +25,8 @@ export interface RecordedRequest {
   method: string;
   /** URL path without the query string, e.g. "/v1/chat/completions". */
   path: string;
+  /** The raw query string without "?" ("" when there is none). */
+  query: string;
   /** Header names in lower case; repeated headers joined with ", ". */
   headers: Record<string, string>;
   /** The raw body ("" when there is none). */
@@ -203,9 +205,11 @@ export class MockOpenAI {
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
+    const target = req.url ?? '';
     const record: RecordedRequest = {
       method: req.method ?? '',
       path,
+      query: target.includes('?') ? target.slice(target.indexOf('?') + 1) : '',
       headers,
       body,
       json: parseJson(body),
