@@ -151,4 +151,10 @@ describe('Introspector', () => {
     expect(() => new Introspector(makeConfig().introspection)).toThrow('introspection.endpoint');
     expect(() => introspector({ client_id: 'only-id' })).toThrow(/set both client_id and client_secret/);
   });
+
+  it('refuses a plain-http endpoint on a DNS name that merely starts like a loopback address', () => {
+    for (const endpoint of ['http://127.evil.example/introspect', 'http://127.0.0.1.attacker.example/introspect']) {
+      expect(() => new Introspector(makeConfig({ introspection: { endpoint } }).introspection)).toThrow('introspection.endpoint');
+    }
+  });
 });

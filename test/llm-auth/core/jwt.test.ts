@@ -294,6 +294,8 @@ describe('JwtVerifier with static keys', () => {
 
     it('refuses a plain-http jwks_uri to another host', () => {
       expect(() => verifier({ jwks_uri: 'http://idp.example/jwks' })).toThrow(/jwt\.jwks_uri/);
+      expect(() => verifier({ jwks_uri: 'http://127.evil.example/jwks' })).toThrow(/jwt\.jwks_uri/);
+      expect(() => verifier({ jwks_uri: 'http://127.0.0.1.attacker.example/jwks' })).toThrow(/jwt\.jwks_uri/);
     });
 
     it('rejects a jwks_uri that is not http(s)', () => {
