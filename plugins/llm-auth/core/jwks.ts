@@ -173,7 +173,15 @@ export class JwksProvider {
 
   private async load(): Promise<void> {
     this.attemptedAt = this.now();
-    const res = await fetchJson(this.fetch, this.uri, { headers: { accept: JWKS_ACCEPT } }, { timeoutMs: this.timeoutMs, maxBytes: MAX_JWKS_BYTES });
+    const res = await fetchJson(
+      this.fetch,
+      this.uri,
+      // A redirect could lead to a host jwks_uri itself may not name (plain http
+      // elsewhere, an attacker's server): its keys would then be trusted. Refused, as
+      // introspection refuses it; point jwks_uri at the final URL instead.
+      { headers: { accept: JWKS_ACCEPT }, redirect: 'error' },
+      { timeoutMs: this.timeoutMs, maxBytes: MAX_JWKS_BYTES },
+    );
     const parsed = res.ok ? parseJwks(res.body) : res.reason;
     if (typeof parsed === 'string') {
       this.lastFailure = parsed;

@@ -194,6 +194,20 @@ describe('JwksProvider', () => {
     expect(await p.getKeySet(null)).toEqual({ ok: false, reason: expect.stringMatching(/^network error/) });
   });
 
+  it('does not follow a redirect: the target could be a host the jwks_uri check refuses', async () => {
+    // The redirect target serves a perfectly good key set: following it would trust it.
+    const redirecting = await startServer((_req, _body, res) => res.writeHead(302, { location: `${server.url}/jwks/target` }).end());
+    try {
+      const p = new JwksProvider(`${redirecting.url}/jwks`, SETTINGS, { now: clock.now });
+      const result = await p.getKeySet('k1');
+      expect(result).toEqual({ ok: false, reason: expect.stringMatching(/^network error/) });
+      expect(redirecting.hits).toBe(1);
+      expect(server.hits).toBe(0);
+    } finally {
+      await redirecting.close();
+    }
+  });
+
   it('uses an injected fetch', async () => {
     const calls: string[] = [];
     const fetchSpy: FetchLike = (url, init) => {
