@@ -48,7 +48,10 @@ const jwtKey = record(
 const jwtConfig = record(
   {
     keys: array(jwtKey, { default: [], description: 'Static verification keys, each pinned to one algorithm.' }),
-    jwks_uri: string({ description: 'JWKS URL to fetch signing keys from (https://; http:// only to this host); cached and refetched on an unknown kid.' }),
+    jwks_uri: string({
+      description:
+        'JWKS URL to fetch signing keys from (https://; http:// only to this host: 127.0.0.0/8, [::1] or localhost; redirects are refused); cached and refetched on an unknown kid.',
+    }),
     jwks_algorithms: set(string({ one_of: ASYMMETRIC_JWT_ALGORITHMS, description: 'An algorithm accepted for JWKS keys.' }), {
       default: [...ASYMMETRIC_JWT_ALGORITHMS],
       description: 'Algorithms accepted for JWKS keys (never HS*); a JWK with "alg" is pinned to it.',
@@ -78,7 +81,9 @@ const jwtConfig = record(
 
 const introspection = record(
   {
-    endpoint: string({ description: 'RFC 7662 token introspection endpoint URL (https://; http:// only to this host).' }),
+    endpoint: string({
+      description: 'RFC 7662 token introspection endpoint URL (https://; http:// only to this host: 127.0.0.0/8, [::1] or localhost; redirects are refused).',
+    }),
     client_id: string({ referenceable: true, description: 'Client id for HTTP Basic authentication at the introspection endpoint.' }),
     client_secret: string({ referenceable: true, encrypted: true, description: 'Client secret for HTTP Basic authentication at the introspection endpoint.' }),
     token_type_hint: string({ default: 'access_token', description: 'token_type_hint sent with each introspection request.' }),
@@ -89,7 +94,21 @@ const introspection = record(
       description: 'Introspection requests in flight at once; past it, unknown tokens get 503, so a flood of made-up tokens cannot flood the authorization server.',
     }),
     cache_ttl: integer({ default: 300, between: [0, 86400], description: 'Maximum seconds an active token is cached; never past its "exp".' }),
-    negative_cache_ttl: integer({ default: 10, between: [0, 3600], description: 'Seconds an inactive token is remembered as inactive.' }),
+    negative_cache_ttl: integer({
+      default: 10,
+      between: [0, 3600],
+      description: 'Seconds an inactive token (or one for another audience, issuer or token type) is remembered as refused.',
+    }),
+    audiences: set(string({ description: 'An accepted "aud" value.' }), {
+      default: [],
+      description:
+        'Accepted "aud" values of the introspection response, a string or an array (any one must match); required with an endpoint: the authorization server answers "active" for tokens it issued to any client.',
+    }),
+    issuers: set(string({ description: 'An accepted "iss" value.' }), {
+      default: [],
+      description: 'Accepted "iss" values of the introspection response; empty accepts any.',
+    }),
+    clock_skew_seconds: integer({ default: 60, between: [0, 600], description: 'Leeway in seconds for the response\'s "exp" and "nbf".' }),
     consumer_claim: string({ default: 'sub', description: 'Introspection response member holding the Kong consumer.' }),
     tenant_claim: string({ description: 'Introspection response member holding the tenant.' }),
   },

@@ -11,7 +11,7 @@
 import { verify as verifyDetached, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from '../schema';
-import { mapClaims, type ClaimMapping } from './claims';
+import { audienceMatches, mapClaims, type ClaimMapping } from './claims';
 import {
   AuthProviderUnavailable,
   ExpiredCredential,
@@ -39,12 +39,6 @@ export interface JwtVerifierDeps {
 }
 
 const invalid = (reason: InvalidReason): Verdict => ({ ok: false, failure: new InvalidCredential(reason), cacheUntil: null });
-
-/** Exactly one of `aud` (a string or an array, RFC 7519 §4.1.3) is in `accepted`. */
-function audienceMatches(aud: unknown, accepted: ReadonlySet<string>): boolean {
-  const values = Array.isArray(aud) ? aud : [aud];
-  return values.some((value) => typeof value === 'string' && accepted.has(value));
-}
 
 export class JwtVerifier {
   private readonly staticByKid = new Map<string, VerificationKey[]>();

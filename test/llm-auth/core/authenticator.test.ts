@@ -29,7 +29,7 @@ beforeAll(async () => {
     }
     introspectionHits++;
     const token = new URLSearchParams(body).get('token') ?? '';
-    setTimeout(() => sendJson(res, introspectionStatus, active[token] ? { active: true, ...active[token] } : { active: false }), introspectionDelayMs).unref();
+    setTimeout(() => sendJson(res, introspectionStatus, active[token] ? { active: true, aud: AUDIENCE, ...active[token] } : { active: false }), introspectionDelayMs).unref();
   });
 });
 afterAll(() => idp.close());
@@ -49,7 +49,7 @@ function authenticator(over: Overrides = {}): Authenticator {
     api_keys: [{ id: 'key-1', key_hash: hashApiKey(API_KEY), consumer: 'alice', tenant: 'acme', scopes: ['chat'] }],
     ...over,
     jwt: { jwks_uri: `${idp.url}/jwks/${++n}`, issuers: [ISSUER], audiences: [AUDIENCE], ...over.jwt },
-    introspection: { endpoint: `${idp.url}/introspect`, ...over.introspection },
+    introspection: { endpoint: `${idp.url}/introspect`, audiences: [AUDIENCE], ...over.introspection },
   });
   return new Authenticator(config, { now: clock.now });
 }
