@@ -161,6 +161,12 @@ export const fields = {
   tenant_headers: map(upstreamHeaders, { description: 'Per-tenant OpenAI-Organization / OpenAI-Project, overriding the defaults.' }),
   cache_size: integer({ default: 10000, between: [0, 10000000], description: 'Verified credentials kept in memory (0 disables the cache).' }),
   cache_ttl: integer({ default: 300, between: [1, 86400], description: 'Maximum seconds a verified credential is cached; never past its expiry.' }),
+  negative_cache_size: integer({
+    default: 1000,
+    between: [0, 1000000],
+    description:
+      'Refused credentials (e.g. inactive introspection tokens) remembered, in a cache of their own: a flood of made-up tokens evicts only other refusals, never verified credentials (0 remembers none).',
+  }),
   realm: string({ default: 'kong', description: 'Realm in the WWW-Authenticate challenge.' }),
 };
 
