@@ -67,6 +67,10 @@ const jwtConfig = record(
       default: [],
       description: 'Accepted "aud" values (any one must match); required with jwks_uri. Empty skips the check (static keys only).',
     }),
+    issuer_prefixes: map(string({ len_min: 1, description: 'The consumer-name prefix for this issuer.' }), {
+      description:
+        'Consumer-name prefix per issuer ("iss" → prefix): the published consumer is the prefix + consumer_claim, so the same "sub" from two issuers names two consumers. Required for every entry of issuers when it has more than one; with issuers empty, only the issuers named here are accepted. No prefix may begin another.',
+    }),
     clock_skew_seconds: integer({ default: 60, between: [0, 600], description: 'Leeway in seconds for "exp" and "nbf".' }),
     require_exp: boolean({ default: true, description: 'Reject tokens without an "exp" claim.' }),
     consumer_claim: string({ default: 'sub', description: 'Claim holding the Kong consumer (username or id, per consumer_by).' }),

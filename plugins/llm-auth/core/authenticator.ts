@@ -16,7 +16,7 @@ import { API_KEY_PREFIX, ApiKeyStore } from './api-keys';
 import { authorize } from './authorize';
 import { LruTtlCache } from './cache';
 import { looksLikeJwt } from './credential';
-import { InternalAuthError, InvalidCredential, type Failure } from './errors';
+import { InternalAuthError, InvalidCredential, LlmAuthConfigError, type Failure } from './errors';
 import type { FetchLike } from './http';
 import { makeIdentity, sha256, type Clock, type Identity, type Verdict } from './identity';
 import { Introspector } from './introspection';
@@ -48,13 +48,18 @@ export class Authenticator {
   /**
    * Checks the config and precomputes the key store, verifiers and cache.
    * @throws LlmAuthConfigError for a config no request could succeed with (bad key
-   *   hashes or key material, jwt without keys or jwks_uri, introspection without endpoint)
+   *   hashes or key material, jwt without keys or jwks_uri, introspection without
+   *   endpoint or audiences, issuer prefixes with consumer ids)
    */
   constructor(config: LlmAuthConfig, deps: AuthenticatorDeps = {}) {
     this.now = deps.now ?? Date.now;
     const methods = new Set(config.methods);
     this.apiKeys = methods.has('api_key') ? new ApiKeyStore(config.api_keys) : null;
     this.jwt = methods.has('jwt') ? new JwtVerifier(config.jwt, deps) : null;
+    if (this.jwt !== null && config.consumer_by === 'id' && Object.keys(config.jwt.issuer_prefixes ?? {}).length > 0) {
+      // Kong consumer ids are UUIDs: every prefixed one would fail its lookup, per request.
+      throw new LlmAuthConfigError('jwt.issuer_prefixes', 'cannot be used with consumer_by "id" (a prefixed value is no consumer id)');
+    }
     this.introspector = methods.has('oauth2_introspection') ? new Introspector(config.introspection, deps) : null;
     this.cache = new LruTtlCache(config.cache_size);
     this.refused = new LruTtlCache(config.negative_cache_size);

@@ -318,6 +318,16 @@ describe('Authenticator construction', () => {
     expect(() => new Authenticator(config)).toThrow('api_keys[0].key_hash');
   });
 
+  it('refuses issuer_prefixes with consumer_by id: a prefixed id is never a Kong consumer id', () => {
+    const config = makeConfig({
+      methods: ['jwt'],
+      consumer_by: 'id',
+      jwt: { keys: [{ kid: null, algorithm: 'HS256', secret: 'a-test-secret-that-is-at-least-32-bytes-long!', public_key: null }], issuer_prefixes: { [ISSUER]: 'idp:' } },
+    });
+    expect(() => new Authenticator(config)).toThrow(new LlmAuthConfigError('jwt.issuer_prefixes', 'cannot be used with consumer_by "id" (a prefixed value is no consumer id)'));
+    expect(() => new Authenticator({ ...config, consumer_by: 'username' })).not.toThrow();
+  });
+
   it('ignores settings of methods that are not enabled', () => {
     const config = makeConfig({ methods: ['api_key'], jwt: { jwks_uri: 'not a url' } });
     expect(() => new Authenticator(config)).not.toThrow();
