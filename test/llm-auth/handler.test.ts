@@ -191,6 +191,17 @@ describe('llm-auth adapter through the bridge', () => {
       expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     });
 
+    it('rejects an active token issued for another client, or a refresh token, with 401 and nothing upstream', async () => {
+      tokens.set('opaque-other-client', { active: true, aud: 'another-client', sub: 'alice', exp: now() + 300 });
+      tokens.set('opaque-refresh', { active: true, aud: AUDIENCE, token_type: 'refresh_token', sub: 'alice', exp: now() + 300 });
+      for (const token of ['opaque-other-client', 'opaque-refresh']) {
+        const err = await client('introspect', token).models.list().catch((e) => e);
+        expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+        expect(err.code).toBe('invalid_api_key');
+      }
+      expect(mock.requests).toHaveLength(0);
+    });
+
     it('answers 503 when the endpoint fails and nothing cached can decide', async () => {
       tokens.set('opaque-new', { active: true, aud: AUDIENCE, sub: 'alice', exp: now() + 300 });
       idpDown = true;
