@@ -156,9 +156,9 @@ export class JwksProvider {
     // Past TTL + MAX_STALE_MS a set is never served without asking the IdP first: a
     // key removed from it (revoked) would otherwise keep verifying.
     if (this.keys !== null && age <= this.ttlMs + MAX_STALE_MS) {
-      const expired = age >= this.ttlMs;
-      // After a success, the TTL alone decides; after a failure, the back-off.
-      const due = this.lastFailure === null ? expired : sinceAttempt >= this.refetchMs;
+      // Past the TTL a refresh is due at once after a success, and once per refetch
+      // interval while fetches fail; within it, only an unknown kid asks the IdP.
+      const due = age >= this.ttlMs && (this.lastFailure === null || sinceAttempt >= this.refetchMs);
       if (kid === null || this.keys.byKid.has(kid)) {
         if (due) this.refreshInBackground();
         return this.current();

@@ -182,6 +182,19 @@ describe('JwksProvider', () => {
       expect(server.hits).toBe(2); // the attempt ended just now: still within the back-off
     });
 
+    it('within the TTL, asks the IdP nothing for a known kid, even after a failed refetch', async () => {
+      const p = provider();
+      await kids(p, 'k1');
+      status = 500;
+      clock.advance(30_000);
+      await p.getKeySet('unknown'); // refetch, fails
+      expect(server.hits).toBe(2);
+      clock.advance(30_000); // past the back-off, within the TTL
+      expect(await p.getKeySet('k1')).toMatchObject({ ok: true });
+      await new Promise((resolve) => setTimeout(resolve, 50)); // room for a background fetch to arrive
+      expect(server.hits).toBe(2);
+    });
+
     it('starts the refetch back-off when the attempt ends, not when it starts', async () => {
       const p = provider(); // jwks_refetch_interval: 30 s
       await kids(p, 'k1');
