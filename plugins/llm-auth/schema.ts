@@ -50,7 +50,10 @@ const jwtKey = record(
 const jwtConfig = record(
   {
     keys: array(jwtKey, { default: [], description: 'Static verification keys, each pinned to one algorithm.' }),
-    jwks_uri: string({ description: 'JWKS URL to fetch signing keys from (https://; http:// only to this host); cached and refetched on an unknown kid.' }),
+    jwks_uri: string({
+      description:
+        'JWKS URL to fetch signing keys from (https://; http:// only to this host: 127.0.0.0/8, [::1] or localhost; redirects are refused); cached and refetched on an unknown kid.',
+    }),
     jwks_algorithms: set(string({ one_of: ASYMMETRIC_JWT_ALGORITHMS, description: 'An algorithm accepted for JWKS keys.' }), {
       default: [...ASYMMETRIC_JWT_ALGORITHMS],
       description: 'Algorithms accepted for JWKS keys (never HS*); a JWK with "alg" is pinned to it.',
@@ -66,6 +69,10 @@ const jwtConfig = record(
       default: [],
       description: 'Accepted "aud" values (any one must match); required with jwks_uri. Empty skips the check (static keys only).',
     }),
+    issuer_prefixes: map(string({ len_min: 1, description: 'The consumer-name prefix for this issuer.' }), {
+      description:
+        'Consumer-name prefix per issuer ("iss" → prefix): the published consumer is the prefix + consumer_claim, so the same "sub" from two issuers names two consumers. Required for every entry of issuers when it has more than one; with issuers empty, only the issuers named here are accepted. No prefix may begin another.',
+    }),
     clock_skew_seconds: integer({ default: 60, between: [0, 600], description: 'Leeway in seconds for "exp" and "nbf".' }),
     require_exp: boolean({ default: true, description: 'Reject tokens without an "exp" claim.' }),
     consumer_claim: string({ default: 'sub', description: 'Claim holding the Kong consumer (username or id, per consumer_by).' }),
@@ -80,7 +87,9 @@ const jwtConfig = record(
 
 const introspection = record(
   {
-    endpoint: string({ description: 'RFC 7662 token introspection endpoint URL (https://; http:// only to this host).' }),
+    endpoint: string({
+      description: 'RFC 7662 token introspection endpoint URL (https://; http:// only to this host: 127.0.0.0/8, [::1] or localhost; redirects are refused).',
+    }),
     client_id: string({ referenceable: true, description: 'Client id for HTTP Basic authentication at the introspection endpoint.' }),
     client_secret: string({ referenceable: true, encrypted: true, description: 'Client secret for HTTP Basic authentication at the introspection endpoint.' }),
     token_type_hint: string({ default: 'access_token', description: 'token_type_hint sent with each introspection request.' }),
@@ -91,7 +100,21 @@ const introspection = record(
       description: 'Introspection requests in flight at once; past it, unknown tokens get 503, so a flood of made-up tokens cannot flood the authorization server.',
     }),
     cache_ttl: integer({ default: 300, between: [0, 86400], description: 'Maximum seconds an active token is cached; never past its "exp".' }),
-    negative_cache_ttl: integer({ default: 10, between: [0, 3600], description: 'Seconds an inactive token is remembered as inactive.' }),
+    negative_cache_ttl: integer({
+      default: 10,
+      between: [0, 3600],
+      description: 'Seconds an inactive token (or one for another audience, issuer or token type) is remembered as refused.',
+    }),
+    audiences: set(string({ description: 'An accepted "aud" value.' }), {
+      default: [],
+      description:
+        'Accepted "aud" values of the introspection response, a string or an array (any one must match); required with an endpoint: the authorization server answers "active" for tokens it issued to any client.',
+    }),
+    issuers: set(string({ description: 'An accepted "iss" value.' }), {
+      default: [],
+      description: 'Accepted "iss" values of the introspection response; empty accepts any.',
+    }),
+    clock_skew_seconds: integer({ default: 60, between: [0, 600], description: 'Leeway in seconds for the response\'s "exp" and "nbf".' }),
     consumer_claim: string({ default: 'sub', description: 'Introspection response member holding the Kong consumer.' }),
     tenant_claim: string({ description: 'Introspection response member holding the tenant.' }),
   },
@@ -144,6 +167,12 @@ export const fields = {
   tenant_headers: map(upstreamHeaders, { description: 'Per-tenant OpenAI-Organization / OpenAI-Project, overriding the defaults.' }),
   cache_size: integer({ default: 10000, between: [0, 10000000], description: 'Verified credentials kept in memory (0 disables the cache).' }),
   cache_ttl: integer({ default: 300, between: [1, 86400], description: 'Maximum seconds a verified credential is cached; never past its expiry.' }),
+  negative_cache_size: integer({
+    default: 1000,
+    between: [0, 1000000],
+    description:
+      'Refused credentials (e.g. inactive introspection tokens) remembered, in a cache of their own: a flood of made-up tokens evicts only other refusals, never verified credentials (0 remembers none).',
+  }),
   realm: string({ default: 'kong', description: 'Realm in the WWW-Authenticate challenge.' }),
 };
 

@@ -55,6 +55,7 @@ services:
               methods: [oauth2_introspection]
               introspection:
                 endpoint: ${introspectionUrl}/introspect
+                audiences: [${AUDIENCE}]
                 client_id: kong
                 client_secret: "{vault://env/test-introspection-secret}"
                 cache_ttl: 1
@@ -185,15 +186,26 @@ describe('llm-auth adapter through the bridge', () => {
 
   describe('OAuth2 introspection', () => {
     it('accepts an active token and rejects an inactive one', async () => {
-      tokens.set('opaque-active', { active: true, sub: 'alice', scope: 'chat', exp: now() + 300 });
+      tokens.set('opaque-active', { active: true, aud: AUDIENCE, sub: 'alice', scope: 'chat', exp: now() + 300 });
       expect((await client('introspect', 'opaque-active').models.list()).data.length).toBeGreaterThan(0);
       expect(bridge.traces.at(-1)!.shared.llm_auth).toMatchObject({ consumer: 'alice', auth_method: 'oauth2_introspection' });
       const err = await client('introspect', 'opaque-unknown').models.list().catch((e) => e);
       expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     });
 
+    it('rejects an active token issued for another client, or a refresh token, with 401 and nothing upstream', async () => {
+      tokens.set('opaque-other-client', { active: true, aud: 'another-client', sub: 'alice', exp: now() + 300 });
+      tokens.set('opaque-refresh', { active: true, aud: AUDIENCE, token_type: 'refresh_token', sub: 'alice', exp: now() + 300 });
+      for (const token of ['opaque-other-client', 'opaque-refresh']) {
+        const err = await client('introspect', token).models.list().catch((e) => e);
+        expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+        expect(err.code).toBe('invalid_api_key');
+      }
+      expect(mock.requests).toHaveLength(0);
+    });
+
     it('answers 503 when the endpoint fails and nothing cached can decide', async () => {
-      tokens.set('opaque-new', { active: true, sub: 'alice', exp: now() + 300 });
+      tokens.set('opaque-new', { active: true, aud: AUDIENCE, sub: 'alice', exp: now() + 300 });
       idpDown = true;
       try {
         const err = await client('introspect', 'opaque-new').models.list().catch((e) => e);
@@ -207,7 +219,7 @@ describe('llm-auth adapter through the bridge', () => {
     });
 
     it('stops accepting a revoked token once its cache entry expires', async () => {
-      tokens.set('opaque-revoked', { active: true, sub: 'alice', exp: now() + 300 });
+      tokens.set('opaque-revoked', { active: true, aud: AUDIENCE, sub: 'alice', exp: now() + 300 });
       await client('introspect', 'opaque-revoked').models.list();
       tokens.set('opaque-revoked', { active: false });
       // still cached (cache_ttl: 1 s)

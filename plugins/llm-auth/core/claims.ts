@@ -65,3 +65,9 @@ export function mapClaims(claims: Record<string, unknown>, mapping: ClaimMapping
   }
   return { consumer, tenant, scopes: readScopes(claims, mapping.scopeClaims) };
 }
+
+/** One of `aud` (a string or an array, RFC 7519 §4.1.3; RFC 7662 §2.2 alike) is in `accepted`. */
+export function audienceMatches(aud: unknown, accepted: ReadonlySet<string>): boolean {
+  const values = Array.isArray(aud) ? aud : [aud];
+  return values.some((value) => typeof value === 'string' && accepted.has(value));
+}

@@ -27,6 +27,7 @@ export type InvalidReason =
   | 'bad_claims'
   | 'issuer_not_allowed'
   | 'audience_not_allowed'
+  | 'token_type_not_allowed'
   | 'missing_exp'
   | 'missing_consumer'
   | 'bad_tenant'

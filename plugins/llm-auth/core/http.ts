@@ -3,6 +3,7 @@
  * timeout, a bounded body, JSON parsing, and every failure returned as a reason
  * instead of thrown.
  */
+import { isIP } from 'node:net';
 
 /** The part of WHATWG `fetch` the core uses; `typeof fetch` satisfies it. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -81,7 +82,26 @@ export async function fetchJson(fetchFn: FetchLike, url: string, init: RequestIn
   }
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/**
+ * Hosts plain http:// may go to. `URL` lower-cases the host name and canonicalises IP
+ * literals (`127.1` and `0x7f000001` become `127.0.0.1`, IPv6 keeps its brackets), so
+ * exact comparison is enough. A trailing-dot `localhost.` is refused: it is resolved
+ * through DNS search rules rather than /etc/hosts by some resolvers.
+ */
+const LOOPBACK_NAME = 'localhost';
+const IPV6_LOOPBACK = '[::1]';
+/** RFC 1122 §3.2.1.3: all of 127.0.0.0/8 is loopback. */
+const IPV4_LOOPBACK_FIRST_OCTET = '127';
+
+/**
+ * True when `hostname` (as `URL` parses it) is this host: an IPv4 literal in
+ * 127.0.0.0/8, `[::1]`, or exactly `localhost`. A check on the text alone would let
+ * `127.evil.example` or `127.0.0.1.attacker.example` (DNS names) through.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  if (hostname === LOOPBACK_NAME || hostname === IPV6_LOOPBACK) return true;
+  return isIP(hostname) === 4 && hostname.split('.')[0] === IPV4_LOOPBACK_FIRST_OCTET;
+}
 
 /**
  * True for an https: URL, or an http: URL to this host. Plain HTTP elsewhere would
@@ -91,7 +111,7 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 export function isHttpUrl(value: string): boolean {
   try {
     const { protocol, hostname } = new URL(value);
-    return protocol === 'https:' || (protocol === 'http:' && (LOOPBACK_HOSTS.has(hostname) || hostname.startsWith('127.')));
+    return protocol === 'https:' || (protocol === 'http:' && isLoopbackHost(hostname));
   } catch {
     return false;
   }

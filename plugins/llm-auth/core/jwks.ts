@@ -1,9 +1,16 @@
 /**
  * JWKS (RFC 7517 §5) signing keys fetched from an identity provider, with caching
  * that survives the provider: keys are reused for `jwks_cache_ttl`, refetched on an
- * unknown kid at most once per `jwks_refetch_interval` (so random kids cannot hammer
- * the IdP), fetched by one request at a time (concurrent callers share it), and the
- * last good set keeps serving while the IdP is down.
+ * unknown kid at most once per `jwks_refetch_interval` counted from the end of the
+ * last attempt (so random kids cannot hammer the IdP), fetched by one request at a
+ * time (concurrent callers share it), and the last good set keeps serving while the
+ * IdP is down: at most MAX_STALE_MS past its TTL, and an unknown kid meanwhile is an
+ * outage (503), not a bad token.
+ *
+ * A token whose kid the last good set has never waits for the IdP: when that set is
+ * due for a refresh, the refresh runs in the background and the token is verified
+ * with the set it would have been verified with anyway. Only a token the set cannot
+ * answer (an unknown kid, or no servable set at all) waits for a fetch.
  *
  * Providers live at module level, one per URL and settings: Kong creates a plugin
  * instance per config, and a config change must not throw the keys away.
@@ -114,7 +121,8 @@ export class JwksProvider {
 
   private keys: JwksKeySet | null = null;
   private fetchedAt = -Infinity;
-  private attemptedAt = -Infinity;
+  /** When the last fetch attempt ENDED: a slow attempt must not use up its own back-off. */
+  private attemptEndedAt = -Infinity;
   private lastFailure: string | null = null;
   private inflight: Promise<void> | null = null;
 
@@ -133,23 +141,41 @@ export class JwksProvider {
   }
 
   /**
-   * The current key set for a token with this `kid` (null: no kid). Fetches when the
-   * set has expired, or when the kid is unknown and the last fetch is older than the
-   * refetch interval (key rotation without restart). On a failed fetch the last good
-   * set is served; with none, the result is `{ ok: false }` (→ unavailable).
+   * The current key set for a token with this `kid` (null: no kid). A set within its
+   * TTL, or past it but still servable, answers a kid it has at once; when it is due
+   * (TTL over, or the last attempt failed and the refetch interval has passed since it
+   * ended) one refresh starts in the background. An unknown kid waits for a refetch,
+   * at most one per refetch interval (key rotation without restart). With no servable
+   * set, callers wait for a fetch, retried at most once a second while it fails; if
+   * it fails, the result is `{ ok: false }` (→ unavailable).
    */
   async getKeySet(kid: string | null): Promise<JwksResult> {
     const now = this.now();
-    const sinceAttempt = now - this.attemptedAt;
-    if (this.keys !== null && now - this.fetchedAt < this.ttlMs) {
-      const known = kid === null || this.keys.byKid.has(kid);
-      if (known || sinceAttempt < this.refetchMs) return this.current();
-    } else if (this.lastFailure !== null) {
-      const backoff = this.keys !== null ? this.refetchMs : Math.min(this.refetchMs, RETRY_WHEN_EMPTY_MS);
-      if (sinceAttempt < backoff) return this.current();
+    const age = now - this.fetchedAt;
+    const sinceAttempt = now - this.attemptEndedAt;
+    // Past TTL + MAX_STALE_MS a set is never served without asking the IdP first: a
+    // key removed from it (revoked) would otherwise keep verifying.
+    if (this.keys !== null && age <= this.ttlMs + MAX_STALE_MS) {
+      // Past the TTL a refresh is due at once after a success, and once per refetch
+      // interval while fetches fail; within it, only an unknown kid asks the IdP.
+      const due = age >= this.ttlMs && (this.lastFailure === null || sinceAttempt >= this.refetchMs);
+      if (kid === null || this.keys.byKid.has(kid)) {
+        if (due) this.refreshInBackground();
+        return this.current();
+      }
+      // A refresh already running may bring the kid: wait for it rather than answer "unknown".
+      if (this.inflight === null && !due && sinceAttempt < this.refetchMs) return this.current();
+    } else if (this.inflight === null && this.lastFailure !== null && sinceAttempt < Math.min(this.refetchMs, RETRY_WHEN_EMPTY_MS)) {
+      // Nothing servable: every request fails anyway, so retry soon but not at request rate.
+      return this.current();
     }
     await this.refresh();
     return this.current();
+  }
+
+  private refreshInBackground(): void {
+    // load() records its own failures; nothing is left for a caller to handle.
+    this.refresh().catch(() => undefined);
   }
 
   private current(): JwksResult {
@@ -172,16 +198,30 @@ export class JwksProvider {
   }
 
   private async load(): Promise<void> {
-    this.attemptedAt = this.now();
-    const res = await fetchJson(this.fetch, this.uri, { headers: { accept: JWKS_ACCEPT } }, { timeoutMs: this.timeoutMs, maxBytes: MAX_JWKS_BYTES });
-    const parsed = res.ok ? parseJwks(res.body) : res.reason;
-    if (typeof parsed === 'string') {
-      this.lastFailure = parsed;
-      return;
+    try {
+      const res = await fetchJson(
+        this.fetch,
+        this.uri,
+        // A redirect could lead to a host jwks_uri itself may not name (plain http
+        // elsewhere, an attacker's server): its keys would then be trusted. Refused, as
+        // introspection refuses it; point jwks_uri at the final URL instead.
+        { headers: { accept: JWKS_ACCEPT }, redirect: 'error' },
+        { timeoutMs: this.timeoutMs, maxBytes: MAX_JWKS_BYTES },
+      );
+      const parsed = res.ok ? parseJwks(res.body) : res.reason;
+      if (typeof parsed === 'string') {
+        this.lastFailure = parsed;
+        return;
+      }
+      this.keys = parsed;
+      this.fetchedAt = this.now();
+      this.lastFailure = null;
+    } catch {
+      // A background refresh has no caller to report to; the next one reads this.
+      this.lastFailure = 'unexpected error';
+    } finally {
+      this.attemptEndedAt = this.now();
     }
-    this.keys = parsed;
-    this.fetchedAt = this.now();
-    this.lastFailure = null;
   }
 }
 

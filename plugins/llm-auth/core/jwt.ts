@@ -11,7 +11,7 @@
 import { verify as verifyDetached, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from '../schema';
-import { mapClaims, type ClaimMapping } from './claims';
+import { audienceMatches, mapClaims, type ClaimMapping } from './claims';
 import {
   AuthProviderUnavailable,
   ExpiredCredential,
@@ -40,12 +40,6 @@ export interface JwtVerifierDeps {
 
 const invalid = (reason: InvalidReason): Verdict => ({ ok: false, failure: new InvalidCredential(reason), cacheUntil: null });
 
-/** Exactly one of `aud` (a string or an array, RFC 7519 §4.1.3) is in `accepted`. */
-function audienceMatches(aud: unknown, accepted: ReadonlySet<string>): boolean {
-  const values = Array.isArray(aud) ? aud : [aud];
-  return values.some((value) => typeof value === 'string' && accepted.has(value));
-}
-
 export class JwtVerifier {
   private readonly staticByKid = new Map<string, VerificationKey[]>();
   private readonly staticWithoutKid: VerificationKey[] = [];
@@ -54,6 +48,8 @@ export class JwtVerifier {
   private readonly jwksAlgorithms: ReadonlySet<string>;
   private readonly issuers: ReadonlySet<string>;
   private readonly audiences: ReadonlySet<string>;
+  /** Consumer-name prefix by issuer; null: consumers are the claim alone (one issuer). */
+  private readonly issuerPrefixes: ReadonlyMap<string, string> | null;
   private readonly skewSeconds: number;
   private readonly requireExp: boolean;
   private readonly mapping: ClaimMapping;
@@ -96,6 +92,7 @@ export class JwtVerifier {
     }
     this.issuers = new Set(config.issuers);
     this.audiences = new Set(config.audiences);
+    this.issuerPrefixes = checkIssuerPrefixes(config);
     this.skewSeconds = config.clock_skew_seconds;
     this.requireExp = config.require_exp;
     this.mapping = {
@@ -181,17 +178,50 @@ export class JwtVerifier {
       return { ok: false, failure: new NotYetValidCredential(), cacheUntil: null };
     }
 
+    let prefix = '';
+    if (this.issuerPrefixes !== null) {
+      // An issuer without a prefix has no consumer namespace here (only reachable with
+      // `issuers` empty: every accepted issuer has one otherwise).
+      const found = typeof iss === 'string' ? this.issuerPrefixes.get(iss) : undefined;
+      if (found === undefined) return invalid('issuer_not_allowed');
+      prefix = found;
+    }
     const mapped = mapClaims(payload, this.mapping);
     if (mapped instanceof InvalidCredential) return { ok: false, failure: mapped, cacheUntil: null };
     const expiresAt = exp === undefined ? null : exp * 1000;
     const identity = makeIdentity({
       ...mapped,
+      consumer: prefix + mapped.consumer,
       credential_id: tokenCredentialId('jwt', token),
       auth_method: 'jwt',
       expiresAt,
     });
     return { ok: true, identity, cacheUntil: expiresAt ?? Infinity };
   }
+}
+
+/**
+ * `jwt.issuer_prefixes` as a map, checked: each issuer's tokens name consumers in a
+ * namespace of their own, since two identity providers each have their own "alice".
+ * With more than one accepted issuer every one needs a prefix; with exactly one, none
+ * is needed (consumers stay the bare claim, as before prefixes existed). Prefixes must
+ * be prefix-free, or "a" + "bc" and "ab" + "c" would be the same consumer.
+ * @throws LlmAuthConfigError naming the field, never an issuer or a prefix
+ */
+function checkIssuerPrefixes(config: JwtConfig): ReadonlyMap<string, string> | null {
+  const field = 'jwt.issuer_prefixes';
+  const prefixes = new Map(Object.entries(config.issuer_prefixes ?? {}));
+  if (config.issuers.length > 1 && !config.issuers.every((iss) => prefixes.has(iss))) {
+    throw new LlmAuthConfigError(field, 'must give a consumer prefix for every entry of jwt.issuers when more than one issuer is accepted');
+  }
+  if (config.issuers.length > 0 && [...prefixes.keys()].some((iss) => !config.issuers.includes(iss))) {
+    throw new LlmAuthConfigError(field, 'names an issuer that jwt.issuers does not accept');
+  }
+  const values = [...prefixes.values()];
+  if (values.some((a, i) => values.some((b, j) => i !== j && b.startsWith(a)))) {
+    throw new LlmAuthConfigError(field, 'no prefix may begin another (two issuers could then name the same consumer)');
+  }
+  return prefixes.size > 0 ? prefixes : null;
 }
 
 /**

@@ -2,6 +2,7 @@ import jwtLib from 'jsonwebtoken';
 import { hashApiKey } from '../../../plugins/llm-auth/core/api-keys';
 import { Authenticator, type AuthResult } from '../../../plugins/llm-auth/core/authenticator';
 import { InvalidCredential, LlmAuthConfigError, TenantNotAllowed } from '../../../plugins/llm-auth/core/errors';
+import type { FetchLike } from '../../../plugins/llm-auth/core/http';
 import type { LlmAuthConfig } from '../../../plugins/llm-auth/schema';
 import { FakeClock } from './support/clock';
 import { makeConfig } from './support/config';
@@ -29,7 +30,7 @@ beforeAll(async () => {
     }
     introspectionHits++;
     const token = new URLSearchParams(body).get('token') ?? '';
-    setTimeout(() => sendJson(res, introspectionStatus, active[token] ? { active: true, ...active[token] } : { active: false }), introspectionDelayMs).unref();
+    setTimeout(() => sendJson(res, introspectionStatus, active[token] ? { active: true, aud: AUDIENCE, ...active[token] } : { active: false }), introspectionDelayMs).unref();
   });
 });
 afterAll(() => idp.close());
@@ -49,7 +50,7 @@ function authenticator(over: Overrides = {}): Authenticator {
     api_keys: [{ id: 'key-1', key_hash: hashApiKey(API_KEY), consumer: 'alice', tenant: 'acme', scopes: ['chat'] }],
     ...over,
     jwt: { jwks_uri: `${idp.url}/jwks/${++n}`, issuers: [ISSUER], audiences: [AUDIENCE], ...over.jwt },
-    introspection: { endpoint: `${idp.url}/introspect`, ...over.introspection },
+    introspection: { endpoint: `${idp.url}/introspect`, audiences: [AUDIENCE], ...over.introspection },
   });
   return new Authenticator(config, { now: clock.now });
 }
@@ -246,6 +247,63 @@ describe('Authenticator caching', () => {
   });
 });
 
+describe('Authenticator caches for refusals', () => {
+  const AS_ENDPOINT = 'https://as.example/introspect';
+  /** An in-process authorization server: tokens starting "user-" are active, all others not. */
+  function fakeAuthorizationServer() {
+    const server = { calls: 0, fetch: undefined as unknown as FetchLike };
+    server.fetch = async (_url, init) => {
+      server.calls++;
+      const token = new URLSearchParams(String(init.body)).get('token') ?? '';
+      const body = token.startsWith('user-') ? { active: true, aud: AUDIENCE, sub: token } : { active: false };
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    return server;
+  }
+  const introspectingAuthenticator = (fetchFn: FetchLike, over: Overrides = {}) =>
+    new Authenticator(
+      makeConfig({ methods: ['oauth2_introspection'], ...over, introspection: { endpoint: AS_ENDPOINT, audiences: [AUDIENCE], ...over.introspection } }),
+      { now: clock.now, fetch: fetchFn },
+    );
+
+  it('a flood of made-up tokens never evicts verified users from the cache', async () => {
+    const as = fakeAuthorizationServer();
+    const a = introspectingAuthenticator(as.fetch, { cache_size: 100 });
+    const users = Array.from({ length: 100 }, (_, i) => `user-${i}`);
+    for (const user of users) expect((await a.authenticate(user)).ok).toBe(true);
+    expect(as.calls).toBe(100);
+
+    for (let i = 0; i < 20_000; i++) {
+      expect(failureOf(await a.authenticate(`made-up-${i}`))).toEqual(new InvalidCredential('inactive'));
+    }
+    expect(as.calls).toBe(20_100);
+
+    for (const user of users) expect(await a.authenticate(user)).toMatchObject({ ok: true, cached: true, identity: { consumer: user } });
+    expect(as.calls).toBe(20_100); // no new introspection for any of them
+  });
+
+  it('keeps at most negative_cache_size refusals, evicting the oldest', async () => {
+    const as = fakeAuthorizationServer();
+    const a = introspectingAuthenticator(as.fetch, { negative_cache_size: 10 });
+    for (let i = 0; i < 11; i++) await a.authenticate(`made-up-${i}`);
+    expect(as.calls).toBe(11);
+    await a.authenticate('made-up-10'); // remembered
+    expect(as.calls).toBe(11);
+    await a.authenticate('made-up-0'); // evicted by the eleventh
+    expect(as.calls).toBe(12);
+  });
+
+  it('remembers no refusal when negative_cache_size is 0, and still caches users', async () => {
+    const as = fakeAuthorizationServer();
+    const a = introspectingAuthenticator(as.fetch, { negative_cache_size: 0 });
+    await a.authenticate('made-up');
+    await a.authenticate('made-up');
+    await a.authenticate('user-1');
+    expect(await a.authenticate('user-1')).toMatchObject({ cached: true });
+    expect(as.calls).toBe(3);
+  });
+});
+
 describe('Authenticator construction', () => {
   it('rejects jwt without keys or jwks_uri', () => {
     expect(() => new Authenticator(makeConfig({ methods: ['jwt'] }))).toThrow(LlmAuthConfigError);
@@ -258,6 +316,16 @@ describe('Authenticator construction', () => {
   it('rejects a malformed API key hash', () => {
     const config = makeConfig({ api_keys: [{ id: 'k', key_hash: 'sha256:nothex', consumer: 'a', tenant: null, scopes: [] }] });
     expect(() => new Authenticator(config)).toThrow('api_keys[0].key_hash');
+  });
+
+  it('refuses issuer_prefixes with consumer_by id: a prefixed id is never a Kong consumer id', () => {
+    const config = makeConfig({
+      methods: ['jwt'],
+      consumer_by: 'id',
+      jwt: { keys: [{ kid: null, algorithm: 'HS256', secret: 'a-test-secret-that-is-at-least-32-bytes-long!', public_key: null }], issuer_prefixes: { [ISSUER]: 'idp:' } },
+    });
+    expect(() => new Authenticator(config)).toThrow(new LlmAuthConfigError('jwt.issuer_prefixes', 'cannot be used with consumer_by "id" (a prefixed value is no consumer id)'));
+    expect(() => new Authenticator({ ...config, consumer_by: 'username' })).not.toThrow();
   });
 
   it('ignores settings of methods that are not enabled', () => {

@@ -65,4 +65,35 @@ describe('isHttpUrl', () => {
     expect(isHttpUrl('file:///etc/passwd')).toBe(false);
     expect(isHttpUrl('/relative')).toBe(false);
   });
+
+  it.each([
+    'http://127.0.0.1:8080/',
+    'http://127.0.0.1/introspect',
+    'http://127.10.20.30/jwks',
+    'http://127.1/', // WHATWG URL canonicalises it to 127.0.0.1
+    'http://[::1]/',
+    'http://[::1]:8443/jwks',
+    'http://localhost/',
+    'http://LocalHost:9000/jwks',
+    'https://anything.example/jwks',
+    'https://127.evil.example/jwks',
+  ])('accepts %s', (url) => {
+    expect(isHttpUrl(url)).toBe(true);
+  });
+
+  it.each([
+    'http://127.evil.example/',
+    'http://127.0.0.1.attacker.example/',
+    'http://127.0.0.1.nip.io/jwks',
+    'http://localhost.attacker.example/',
+    'http://localhost./',
+    'http://evil-localhost/',
+    'http://[::ffff:127.0.0.1]/', // IPv4-mapped: not the loopback literal the rule names
+    'http://[::2]/',
+    'http://128.0.0.1/',
+    'http://10.0.0.1/',
+    'http://idp.example/jwks',
+  ])('refuses plain http to %s, which is not this host', (url) => {
+    expect(isHttpUrl(url)).toBe(false);
+  });
 });

@@ -3,6 +3,7 @@ import type { FetchLike } from '../../../plugins/llm-auth/core/http';
 import { LlmAuthConfigError } from '../../../plugins/llm-auth/core/errors';
 import { FakeClock } from './support/clock';
 import { ec, ed25519, jwkOf, rsa, rsa1024 } from './support/keys';
+import { eventually } from './support/eventually';
 import { sendJson, startServer, type TestServer } from './support/servers';
 
 const SETTINGS: JwksSettings = { jwks_cache_ttl: 300, jwks_refetch_interval: 30, jwks_timeout_ms: 2000 };
@@ -31,6 +32,8 @@ beforeEach(() => {
 });
 
 const provider = (settings: Partial<JwksSettings> = {}) => new JwksProvider(`${server.url}/jwks/${++n}`, { ...SETTINGS, ...settings }, { now: clock.now });
+
+const isStale = (r: Awaited<ReturnType<JwksProvider['getKeySet']>>) => r.ok && r.stale;
 
 async function kids(p: JwksProvider, kid: string | null = null): Promise<string[]> {
   const result = await p.getKeySet(kid);
@@ -98,7 +101,7 @@ describe('parseJwks', () => {
 });
 
 describe('JwksProvider', () => {
-  it('fetches once and serves the set until jwks_cache_ttl', async () => {
+  it('fetches once, serves the set until jwks_cache_ttl, then refreshes it in the background', async () => {
     const p = provider();
     expect(await kids(p, 'k1')).toEqual(['k1']);
     clock.advance(299_000);
@@ -106,7 +109,8 @@ describe('JwksProvider', () => {
     expect(server.hits).toBe(1);
     body = { keys: [jwkOf(rsa(2), { kid: 'k2' })] };
     clock.advance(1_000);
-    expect(await kids(p, null)).toEqual(['k2']);
+    expect(await kids(p, null)).toEqual(['k1']); // served at once while the refresh runs
+    await eventually(async () => (await kids(p, null))[0] === 'k2');
     expect(server.hits).toBe(2);
   });
 
@@ -141,6 +145,74 @@ describe('JwksProvider', () => {
     expect(server.hits).toBe(1);
   });
 
+  describe('refresh in the background', () => {
+    it('answers a known kid at once from the last good set while one refresh runs in the background', async () => {
+      const p = provider({ jwks_timeout_ms: 5000 });
+      await kids(p, 'k1');
+      delayMs = 1_000; // a slow IdP
+      body = { keys: [jwkOf(rsa(1), { kid: 'k1', alg: 'RS256' }), jwkOf(rsa(2), { kid: 'k2' })] };
+      clock.advance(300_000); // past jwks_cache_ttl: a refresh is due
+      const started = Date.now();
+      const results = await Promise.all(Array.from({ length: 10 }, () => p.getKeySet('k1')));
+      expect(Date.now() - started).toBeLessThan(500);
+      for (const r of results) expect(r.ok && [...r.keys.byKid.keys()]).toEqual(['k1']); // the last good set
+      // An unknown kid cannot be answered from it: it waits for the refresh already running.
+      expect(await kids(p, 'k2')).toEqual(['k1', 'k2']);
+      expect(server.hits).toBe(2); // one fetch for all eleven callers
+    });
+
+    it('does not make known kids wait for an IdP that hangs past jwks_timeout_ms ≥ jwks_refetch_interval', async () => {
+      const p = provider({ jwks_refetch_interval: 1, jwks_timeout_ms: 2000 });
+      await kids(p, 'k1');
+      delayMs = 10_000; // hangs: every attempt ends at the timeout
+      clock.advance(300_000);
+      let slowest = 0;
+      const timed = async () => {
+        const started = Date.now();
+        const result = await p.getKeySet('k1');
+        slowest = Math.max(slowest, Date.now() - started);
+        return result;
+      };
+      expect(await timed()).toMatchObject({ ok: true, stale: false });
+      clock.advance(2_000); // the attempt lasts the timeout on the provider's clock too
+      // Requests keep coming while the attempt runs and after it fails.
+      await eventually(async () => isStale(await timed()));
+      expect(await timed()).toMatchObject({ ok: true, stale: true });
+      expect(slowest).toBeLessThan(200);
+      expect(server.hits).toBe(2); // the attempt ended just now: still within the back-off
+    });
+
+    it('within the TTL, asks the IdP nothing for a known kid, even after a failed refetch', async () => {
+      const p = provider();
+      await kids(p, 'k1');
+      status = 500;
+      clock.advance(30_000);
+      await p.getKeySet('unknown'); // refetch, fails
+      expect(server.hits).toBe(2);
+      clock.advance(30_000); // past the back-off, within the TTL
+      expect(await p.getKeySet('k1')).toMatchObject({ ok: true });
+      await new Promise((resolve) => setTimeout(resolve, 50)); // room for a background fetch to arrive
+      expect(server.hits).toBe(2);
+    });
+
+    it('starts the refetch back-off when the attempt ends, not when it starts', async () => {
+      const p = provider(); // jwks_refetch_interval: 30 s
+      await kids(p, 'k1');
+      clock.advance(30_000);
+      delayMs = 200;
+      const pending = p.getKeySet('k2'); // unknown kid: refetch
+      clock.advance(20_000); // the attempt takes 20 s on the provider's clock
+      await pending;
+      expect(server.hits).toBe(2);
+      clock.advance(29_000); // 49 s after the attempt started, 29 s after it ended
+      await p.getKeySet('k3');
+      expect(server.hits).toBe(2);
+      clock.advance(1_000);
+      await p.getKeySet('k4');
+      expect(server.hits).toBe(3);
+    });
+  });
+
   it('reports the failure when nothing was ever fetched, retrying at most once a second', async () => {
     status = 502;
     const p = provider();
@@ -159,12 +231,14 @@ describe('JwksProvider', () => {
     status = 500;
     clock.advance(300_000);
     expect(await kids(p, 'k1')).toEqual(['k1']);
+    await eventually(async () => isStale(await p.getKeySet('k1'))); // the background refresh failed
+    expect(server.hits).toBe(2);
     clock.advance(29_000);
     expect(await kids(p, 'k1')).toEqual(['k1']);
     expect(server.hits).toBe(2);
     clock.advance(1_000);
-    await kids(p, 'k1');
-    expect(server.hits).toBe(3);
+    expect(await kids(p, 'k1')).toEqual(['k1']);
+    await eventually(() => server.hits === 3);
   });
 
   it('keeps the last good set when the IdP answers with no usable key', async () => {
@@ -192,6 +266,20 @@ describe('JwksProvider', () => {
     await closed.close();
     const p = new JwksProvider(`${closed.url}/jwks`, SETTINGS, { now: clock.now });
     expect(await p.getKeySet(null)).toEqual({ ok: false, reason: expect.stringMatching(/^network error/) });
+  });
+
+  it('does not follow a redirect: the target could be a host the jwks_uri check refuses', async () => {
+    // The redirect target serves a perfectly good key set: following it would trust it.
+    const redirecting = await startServer((_req, _body, res) => res.writeHead(302, { location: `${server.url}/jwks/target` }).end());
+    try {
+      const p = new JwksProvider(`${redirecting.url}/jwks`, SETTINGS, { now: clock.now });
+      const result = await p.getKeySet('k1');
+      expect(result).toEqual({ ok: false, reason: expect.stringMatching(/^network error/) });
+      expect(redirecting.hits).toBe(1);
+      expect(server.hits).toBe(0);
+    } finally {
+      await redirecting.close();
+    }
   });
 
   it('uses an injected fetch', async () => {

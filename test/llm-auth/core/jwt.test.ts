@@ -7,6 +7,7 @@ import type { JwtConfig } from '../../../plugins/llm-auth/schema';
 import { FakeClock } from './support/clock';
 import { makeConfig } from './support/config';
 import { ec, ed25519, HS256_SECRET, jwkOf, rsa, type Pair } from './support/keys';
+import { eventually } from './support/eventually';
 import { sendJson, startServer, type TestServer } from './support/servers';
 import { signToken, unsignedToken } from './support/tokens';
 
@@ -215,6 +216,47 @@ describe('JwtVerifier with static keys', () => {
     });
   });
 
+  describe('consumer per issuer', () => {
+    const OTHER = 'https://other-idp.test';
+    const twoKeys = () => [rsaKey(rsa(1), 'k1'), rsaKey(rsa(2), 'k2')];
+    const fromIdp = (iss: string, kid: 'k1' | 'k2', extra: Record<string, unknown> = {}) =>
+      signToken(claims({ iss, ...extra }), rsa(kid === 'k1' ? 1 : 2).privateKey, { alg: 'RS256', kid });
+    const consumerOf = (verdict: Verdict) => (verdict.ok ? verdict.identity.consumer : `failed: ${verdict.failure.detail}`);
+
+    it('maps the same sub from two issuers to two consumers, by the issuer\'s prefix', async () => {
+      const v = verifier({ keys: twoKeys(), issuers: [ISSUER, OTHER], issuer_prefixes: { [ISSUER]: 'idp:', [OTHER]: 'partner:' } });
+      expect(consumerOf(await v.verify(fromIdp(ISSUER, 'k1')))).toBe('idp:alice');
+      expect(consumerOf(await v.verify(fromIdp(OTHER, 'k2')))).toBe('partner:alice');
+      // the prefix follows the issuer, not a claim the token could choose
+      expect(consumerOf(await v.verify(fromIdp(OTHER, 'k2', { sub: 'idp:alice' })))).toBe('partner:idp:alice');
+    });
+
+    it('refuses more than one issuer without a prefix for each, naming the field', () => {
+      const error = new LlmAuthConfigError('jwt.issuer_prefixes', 'must give a consumer prefix for every entry of jwt.issuers when more than one issuer is accepted');
+      expect(() => verifier({ keys: twoKeys(), issuers: [ISSUER, OTHER] })).toThrow(error);
+      expect(() => verifier({ keys: twoKeys(), issuers: [ISSUER, OTHER], issuer_prefixes: { [ISSUER]: 'idp:' } })).toThrow(error);
+      // one issuer needs none: consumers stay as they were
+      expect(() => verifier({ keys: twoKeys(), issuers: [ISSUER] })).not.toThrow();
+    });
+
+    it('refuses prefixes for issuers that are not accepted, and prefixes that begin one another', () => {
+      expect(() => verifier({ keys: twoKeys(), issuers: [ISSUER], issuer_prefixes: { [OTHER]: 'partner:' } })).toThrow(
+        new LlmAuthConfigError('jwt.issuer_prefixes', 'names an issuer that jwt.issuers does not accept'),
+      );
+      // "a" + "bc" and "ab" + "c" would both be the consumer "abc"
+      expect(() => verifier({ keys: twoKeys(), issuers: [ISSUER, OTHER], issuer_prefixes: { [ISSUER]: 'a', [OTHER]: 'ab' } })).toThrow(
+        new LlmAuthConfigError('jwt.issuer_prefixes', 'no prefix may begin another (two issuers could then name the same consumer)'),
+      );
+    });
+
+    it('with static keys and no issuer list, accepts only the issuers it has a prefix for', async () => {
+      const v = verifier({ keys: twoKeys(), issuer_prefixes: { [ISSUER]: 'idp:' } });
+      expect(consumerOf(await v.verify(fromIdp(ISSUER, 'k1')))).toBe('idp:alice');
+      expect(failureOf(await v.verify(fromIdp(OTHER, 'k2')))).toEqual(new InvalidCredential('issuer_not_allowed'));
+      expect(failureOf(await v.verify(fromIdp(ISSUER, 'k1', { iss: undefined })))).toEqual(new InvalidCredential('issuer_not_allowed'));
+    });
+  });
+
   describe('claims mapping', () => {
     const sign = (payload: Record<string, unknown>) => signToken(payload, rsa().privateKey, { alg: 'RS256' });
 
@@ -294,6 +336,8 @@ describe('JwtVerifier with static keys', () => {
 
     it('refuses a plain-http jwks_uri to another host', () => {
       expect(() => verifier({ jwks_uri: 'http://idp.example/jwks' })).toThrow(/jwt\.jwks_uri/);
+      expect(() => verifier({ jwks_uri: 'http://127.evil.example/jwks' })).toThrow(/jwt\.jwks_uri/);
+      expect(() => verifier({ jwks_uri: 'http://127.0.0.1.attacker.example/jwks' })).toThrow(/jwt\.jwks_uri/);
     });
 
     it('rejects a jwks_uri that is not http(s)', () => {
@@ -364,7 +408,7 @@ describe('JwtVerifier with a JWKS', () => {
     status = 500;
     clock.advance(301_000); // past jwks_cache_ttl
     expect((await v.verify(token)).ok).toBe(true);
-    expect(server.hits).toBe(2);
+    await eventually(() => server.hits === 2); // refreshed in the background
   });
 
   it('answers unavailable, not invalid, for an unknown kid while the IdP is down', async () => {
