@@ -434,6 +434,7 @@ export class KongBridge {
       if (HOP_BY_HOP.has(k)) continue;
       merged.set(k, SINGLE_VALUED_RESPONSE.has(k) ? v : [...(merged.get(k) ?? []), ...v]);
     }
+    ctx.serviceResponse = { status: upstreamRes.statusCode ?? 502, headers: upstreamHeaders, body: null };
     ctx.response = { status: upstreamRes.statusCode ?? 502, headers: merged, body: null, source: 'service' };
     const out: http.OutgoingHttpHeaders = Object.create(null);
     for (const [k, v] of merged) out[k] = v.length === 1 ? headerBytes(v[0]) : v.map(headerBytes);

@@ -11,6 +11,7 @@ import OpenAI from 'openai';
 import { KongBridge } from '../bridge/gateway';
 import { REPO_ROOT } from '../bridge/kong-settings';
 import { MockOpenAI } from '../mock-openai/server';
+import { rawRequest } from '../support/raw-http';
 import { HS256_SECRET, jwkOf, rsa } from './core/support/keys';
 import { sendJson, startServer, type TestServer } from './core/support/servers';
 import { signToken, unsignedToken } from './core/support/tokens';
@@ -307,12 +308,14 @@ describe('llm-auth adapter through the bridge', () => {
 
     it('survives a __proto__ query argument and header: same server pid, and the next request is served', async () => {
       const pid = bridge.servers.get('llm-auth')!.pid;
-      const res = await fetch(`${bridge.url}/query/v1/models?__proto__=x&api_key=${ALICE_KEY}&constructor=y`, { headers: { __proto__: 'x' } as unknown as Record<string, string> });
+      const res = await fetch(`${bridge.url}/query/v1/models?__proto__=x&api_key=${ALICE_KEY}&constructor=y`);
       expect(res.status).toBe(200);
       // the credential parameter left the query; the others went upstream as the client wrote them
       expect(mock.requests.at(-1)!.query).toBe('__proto__=x&constructor=y');
-      const header = await fetch(`${bridge.url}/apikey/v1/models`, { headers: [['__proto__', 'x'], ['authorization', `Bearer ${ALICE_KEY}`]] });
+      // fetch drops a "__proto__" header; a hostile client writes it itself
+      const header = await rawRequest(bridge.url, 'GET', '/apikey/v1/models', [['__proto__', 'x'], ['authorization', `Bearer ${ALICE_KEY}`]]);
       expect(header.status).toBe(200);
+      expect(mock.requests.at(-1)!.headers['__proto__']).toBe('x');
       expect(bridge.servers.get('llm-auth')!.pid).toBe(pid);
       expect((await client('apikey', ALICE_KEY).models.list()).data.length).toBeGreaterThan(0);
       expect(bridge.servers.get('llm-auth')!.pid).toBe(pid);

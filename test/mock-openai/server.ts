@@ -201,9 +201,13 @@ export class MockOpenAI {
   }
 
   private record(req: IncomingMessage, path: string, body: string): RecordedRequest {
+    // from the raw lines, keys defined rather than assigned: a "__proto__" header is a header
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i].toLowerCase();
+      const prev = Object.hasOwn(headers, name) ? headers[name] : undefined;
+      const value = prev === undefined ? req.rawHeaders[i + 1] : `${prev}, ${req.rawHeaders[i + 1]}`;
+      Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
     }
     const target = req.url ?? '';
     const record: RecordedRequest = {
