@@ -5,7 +5,11 @@
 # it, then jest with KONG_PROXY_URL and MOCK_OPENAI_URL. Everything it started is
 # stopped on exit. Optional: never part of `npm test` or .ci/run.
 #
-#   KONG_BIN=/path/to/kong scripts/e2e-host-kong.sh [jest args...]
+#   KONG_BIN=/path/to/kong scripts/e2e-host-kong.sh [jest args...]   (default: test/e2e)
+#
+# E2E_KONG_YML and E2E_KONG_ENV choose another declarative file and settings file,
+# e.g. the PDK fixture: E2E_KONG_YML=test/fixtures/kong.pdk.yml
+# E2E_KONG_ENV=test/fixtures/kong.pdk.env scripts/e2e-host-kong.sh test/foundation/pdk-rpc.test.ts
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -30,11 +34,11 @@ trap cleanup EXIT
 
 HOST=127.0.0.1 PORT=$MOCK_PORT MOCK_CONTROL=on node dist/test/mock-openai/server.js &
 mock_pid=$!
-scripts/kong-host.sh start kong/kong.test.yml --mock-openai "http://127.0.0.1:$MOCK_PORT"
+scripts/kong-host.sh start "${E2E_KONG_YML:-kong/kong.test.yml}" --env "${E2E_KONG_ENV:-kong/kong.env}" --mock-openai "http://127.0.0.1:$MOCK_PORT"
 for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$((PROXY_PORT + 1))/status" >/dev/null 2>&1 && break
   sleep 0.2
 done
 
 KONG_PROXY_URL="http://127.0.0.1:$PROXY_PORT" MOCK_OPENAI_URL="http://127.0.0.1:$MOCK_PORT" \
-  npx jest --runInBand test/e2e "$@"
+  npx jest --runInBand "${@:-test/e2e}"

@@ -3,12 +3,13 @@
 # instead of the container: the same kong/kong.env and a declarative file, with the
 # container paths of kong.env mapped to this checkout.
 #
-#   scripts/kong-host.sh start [DECLARATIVE] [--mock-openai URL]
+#   scripts/kong-host.sh start [DECLARATIVE] [--mock-openai URL] [--env FILE]
 #   scripts/kong-host.sh stop
-#   scripts/kong-host.sh env   [DECLARATIVE] [--mock-openai URL]   # print the settings
+#   scripts/kong-host.sh env   [DECLARATIVE] [--mock-openai URL] [--env FILE]   # print the settings
 #
 # DECLARATIVE defaults to kong/kong.test.yml. --mock-openai points the services that
 # kong.test.yml sends to the compose host http://mock-openai:8080 at URL instead.
+# --env reads another settings file of kong.env's form (e.g. a test fixture's).
 #
 # Environment:
 #   KONG_BIN          the kong command (default: `kong` on PATH)
@@ -39,9 +40,11 @@ cmd=${1:-}
 shift
 declarative=$ROOT/kong/kong.test.yml
 mock_url=""
+env_file=$ROOT/kong/kong.env
 while [ $# -gt 0 ]; do
   case "$1" in
     --mock-openai) mock_url=${2:?--mock-openai needs a URL}; shift 2 ;;
+    --env) env_file=$(cd "$(dirname "${2:?--env needs a file}")" && pwd)/$(basename "$2"); shift 2 ;;
     -h|--help) usage ;;
     *) declarative=$(cd "$(dirname "$1")" && pwd)/$(basename "$1"); shift ;;
   esac
@@ -51,6 +54,8 @@ done
 host_settings() {
   local node
   node=$(command -v node) || { echo "kong-host: node is not on PATH" >&2; exit 1; }
+  # DB-less from the declarative file, whatever the settings file says
+  printf 'KONG_DATABASE=off\nKONG_DECLARATIVE_CONFIG=%s\n' "$PREFIX/declarative/$(basename "$declarative")"
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in ''|'#'*) continue ;; esac
     local key=${line%%=*} value=${line#*=}
@@ -58,12 +63,12 @@ host_settings() {
     value=${value//\/usr\/local\/kong/$PREFIX}
     value=${value//\/usr\/local\/bin\/node/$node}
     case "$key" in
-      KONG_DECLARATIVE_CONFIG) value=$PREFIX/declarative/$(basename "$declarative") ;;
+      KONG_DATABASE|KONG_DECLARATIVE_CONFIG) continue ;;
       KONG_PROXY_ACCESS_LOG|KONG_ADMIN_ACCESS_LOG) value=$PREFIX/logs/access.log ;;
       KONG_PROXY_ERROR_LOG|KONG_ADMIN_ERROR_LOG) value=$PREFIX/logs/error.log ;;
     esac
     printf '%s=%s\n' "$key" "$value"
-  done < "$ROOT/kong/kong.env"
+  done < "$env_file"
   printf 'KONG_PREFIX=%s\n' "$PREFIX"
   [ "$(id -u)" -ne 0 ] || printf 'KONG_NGINX_USER=root root\n'
 }

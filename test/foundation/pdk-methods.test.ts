@@ -255,8 +255,12 @@ describe('kong/tools/uri.lua normalize, ngx.req.get_uri_args, cjson, error templ
     expect(Object.getOwnPropertyDescriptor(parseUriArgs('__proto__=1'), '__proto__')?.value).toBe('1');
   });
 
-  it('cjson: excessively sparse arrays are an encode error, NaN too', () => {
-    expect(() => cjsonEncode([1, ...Array(20).fill(null), 2])).toThrow(/excessively sparse array/);
+  it('cjson: excessively sparse arrays past 2^15 are an encode error, NaN too; 16 digits', () => {
+    expect(cjsonEncode([1, ...Array(20).fill(null), 2])).toBe(`[1,${Array(20).fill('null').join(',')},2]`);
+    const sparse: unknown[] = [];
+    sparse[40000] = 1;
+    expect(() => cjsonEncode(sparse)).toThrow(/excessively sparse array/);
+    expect(cjsonEncode([1 / 3, 1e21, 0.1])).toBe('[0.3333333333333333,1e+21,0.1]');
     expect(() => cjsonEncode({ n: NaN })).toThrow(/must not be NaN/);
     expect(cjsonEncode([])).toBe('{}');
   });
