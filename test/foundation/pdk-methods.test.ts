@@ -10,6 +10,9 @@ import { errorPageBody, pdkErrorBody, responseType } from '../bridge/kong-errors
 import { callPdk, IMPLEMENTED_PDK_METHODS, NotModelled, PDK_METHODS } from '../bridge/pdk';
 import { KongLuaError, newRequestContext, type Phase, type RequestContext } from '../bridge/request-context';
 import { escapePath, normalizePath, orderedArgs, parseUriArgs } from '../bridge/uri-args';
+import fs = require('fs');
+import path = require('path');
+import { REPO_ROOT } from '../bridge/kong-settings';
 
 const SERVICE = { id: 's', name: 'svc', protocol: 'http', host: 'up', port: 80, path: null, read_timeout: 60000, entity: { id: 's' } };
 const ROUTE = { id: 'r', name: 'r', paths: ['/'], methods: null, strip_path: false, preserve_host: false, service: SERVICE, entity: { id: 'r' } } as unknown as Route;
@@ -85,6 +88,12 @@ describe('kong/pdk/private/phases.lua and the log timer', () => {
     expect(() => call(ctxWith(), 'kong.service.request.set_header', 'Host', 'x')).toThrow(NotModelled);
   });
 
+  it('test/README.md audits every method the bridge answers, and only those', () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'test', 'README.md'), 'utf8');
+    const rows = [...readme.matchAll(/^\| `(kong\.[a-z_.]+)` \|/gm)].map((m) => m[1]);
+    expect([...rows].sort()).toEqual([...IMPLEMENTED_PDK_METHODS].sort());
+  });
+
   it('every implemented method names its Kong source and phases', () => {
     for (const m of IMPLEMENTED_PDK_METHODS) {
       expect(PDK_METHODS[m].source).toMatch(/kong\/|plugin\.lua/);
@@ -118,6 +127,37 @@ describe('kong/pdk/request.lua', () => {
     const ctx = ctxWith();
     ctx.request.bodyInFile = true;
     expect(() => call(ctx, 'kong.request.get_raw_body')).toThrow(KongLuaError);
+  });
+});
+
+describe('the plain getters (kong/pdk/request.lua, response.lua, client.lua, router.lua, node.lua)', () => {
+  it('answer what nginx holds for the request', () => {
+    const ctx = ctxWith();
+    expect(call(ctx, 'kong.request.get_scheme')).toBe('http');
+    expect(call(ctx, 'kong.request.get_host')).toBe('h');
+    expect(call(ctx, 'kong.request.get_port')).toBe(8000);
+    expect(call(ctx, 'kong.request.get_start_time')).toBe(1);
+    expect(call(ctx, 'kong.client.get_ip')).toBe('127.0.0.1');
+    expect(call(ctx, 'kong.client.get_forwarded_ip')).toBe('127.0.0.1');
+    expect(call(ctx, 'kong.router.get_service')).toEqual({ id: 's' });
+    expect(call(ctx, 'kong.node.get_id')).toBe('node');
+    expect(call(ctx, 'kong.node.get_hostname')).toBe('bridge');
+  });
+
+  it('get_source: "exit" after exit or response.error, "error" after a Lua error, "service" when proxied', () => {
+    const ctx = ctxWith('response');
+    expect(call(ctx, 'kong.response.get_source')).toBe('service');
+    ctx.response.source = 'exit';
+    expect(call(ctx, 'kong.response.get_source')).toBe('exit');
+    expect(() => call(ctxWith('access'), 'kong.response.get_source')).toThrow(/access phase/);
+    expect(() => call(ctxWith('response'), 'kong.response.get_raw_body')).toThrow('function cannot be called in response phase (only in: body_filter)');
+  });
+
+  it('every log level is there and none is phase-bound', () => {
+    for (const level of ['debug', 'info', 'notice', 'warn', 'err', 'crit', 'alert', 'emerg']) {
+      call(ctxWith('log'), `kong.log.${level}`, level);
+      expect(logs.at(-1)).toBe(`${level}:${level}`);
+    }
   });
 });
 
