@@ -126,7 +126,7 @@ export class LlmAuthHandler {
     const { config, authenticator } = this.state;
 
     const headers = await kong.request.getHeaders();
-    const rawQuery = config.query_param_names.length > 0 ? await kong.request.getRawQuery() : null;
+    const rawQuery = config.query_param_names.length > 0 ? ((await kong.request.getRawQuery()) ?? '') : null;
     const seen: Seen = { headers, rawQuery };
     const query = rawQuery !== null ? parseQuery(rawQuery) : null;
     const extracted = extractCredential(headers, query, config.header_names, config.query_param_names);

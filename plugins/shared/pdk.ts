@@ -5,7 +5,9 @@
  * `getHeader()` several times.
  *
  * Kong sends header maps as multimaps: Kong's mp_rpc turns every string value into a
- * one-element list, so a header value is always `string[]` here.
+ * one-element list, so a header value is always `string[]` here. A getter with
+ * nothing to return resolves to `undefined` (Kong's Step carries no Data), never
+ * `null`; test/README.md audits every method against Kong 3.10.
  */
 
 export type HeaderMultiMap = Record<string, string[] | string>;
@@ -21,7 +23,7 @@ export interface KongConsumer {
 export interface KongPdk {
   request: {
     getHeaders(max?: number): Promise<HeaderMultiMap>;
-    getRawBody(): Promise<Buffer | string | null>;
+    getRawBody(): Promise<Uint8Array>;
     getPath(): Promise<string>;
     getMethod(): Promise<string>;
     /** The query string as the client sent it (kong.request.get_raw_query). */
@@ -42,20 +44,20 @@ export interface KongPdk {
       setRawBody(body: string): Promise<void>;
     };
     response: {
-      getRawBody(): Promise<Buffer | string | null>;
+      getRawBody(): Promise<Uint8Array>;
       getHeaders(max?: number): Promise<HeaderMultiMap>;
       getStatus(): Promise<number>;
     };
   };
   client: {
-    loadConsumer(id: string, byUsername?: boolean): Promise<KongConsumer | null>;
+    loadConsumer(id: string, byUsername?: boolean): Promise<KongConsumer | undefined>;
     authenticate(consumer: KongConsumer | null, credential: Record<string, unknown> | null): Promise<void>;
-    getConsumer(): Promise<KongConsumer | null>;
+    getConsumer(): Promise<KongConsumer | undefined>;
     getIp(): Promise<string>;
   };
   ctx: {
     shared: {
-      get<T = unknown>(key: string): Promise<T | null>;
+      get<T = unknown>(key: string): Promise<T | undefined>;
       set(key: string, value: unknown): Promise<void>;
     };
   };
@@ -69,8 +71,8 @@ export interface KongPdk {
     setSerializeValue(key: string, value: unknown): Promise<void>;
   };
   router: {
-    getRoute(): Promise<{ id: string; name?: string | null } | null>;
-    getService(): Promise<{ id: string; name?: string | null } | null>;
+    getRoute(): Promise<{ id: string; name?: string } | undefined>;
+    getService(): Promise<{ id: string; name?: string } | undefined>;
   };
   node: {
     getId(): Promise<string>;
