@@ -48,9 +48,13 @@ const REMOVE: string[] = [];
 
 type HeaderTable = Readonly<Record<string, string | string[]>>;
 
-/** Every named header removed: a rejected request keeps no credential for log plugins to write. */
+/**
+ * Every named credential header removed, but the ones llm-auth sets upstream itself.
+ * Authorization needs no scrubbing on a rejection either: Kong's serializer redacts
+ * it, and leaving it costs no round trip on the commonest rejection (a wrong Bearer key).
+ */
 function removalTable(names: readonly string[]): HeaderTable {
-  return Object.freeze(Object.fromEntries(names.map((n) => [n.toLowerCase(), REMOVE])));
+  return Object.freeze(Object.fromEntries(names.filter((n) => !UPSTREAM_OWNED.has(n.toLowerCase())).map((n) => [n.toLowerCase(), REMOVE])));
 }
 
 /** What a rejection scrubs when the config could not be read: the schema's default headers. */
@@ -70,10 +74,8 @@ type Ready = {
   consumers: ConsumerCache | null;
   /** The `anonymous` consumer, by id or username as Kong's auth plugins take it. */
   anonymous: ConsumerCache;
-  /** Every configured credential header but the ones llm-auth sets, each removed upstream. */
+  /** Every configured credential header but the ones llm-auth sets: removed upstream, and on a rejection. */
   credentialHeaders: HeaderTable;
-  /** Every configured credential header, authorization included, removed on a rejection. */
-  scrubHeaders: HeaderTable;
 };
 type Broken = { ok: false; reason: string };
 
@@ -99,8 +101,7 @@ export class LlmAuthHandler {
         authenticator: new Authenticator(config),
         consumers: config.consumer_by === 'none' ? null : new ConsumerCache(config.consumer_by === 'username', config.consumer_cache_ttl * 1000),
         anonymous: new ConsumerCache(true, config.consumer_cache_ttl * 1000),
-        credentialHeaders: removalTable(config.header_names.filter((name) => !UPSTREAM_OWNED.has(name))),
-        scrubHeaders: removalTable(config.header_names),
+        credentialHeaders: removalTable(config.header_names),
       }));
     } catch (err) {
       // config errors name fields, never values; anything else goes through safeError
@@ -111,7 +112,7 @@ export class LlmAuthHandler {
 
   async access(kong: KongPdk): Promise<void> {
     // the catch-all 500 scrubs too: blindly, since where it failed nothing may have been read
-    const scrub = this.state.ok ? this.state.scrubHeaders : DEFAULT_SCRUB;
+    const scrub = this.state.ok ? this.state.credentialHeaders : DEFAULT_SCRUB;
     await failClosed(kong, PLUGIN_NAME, (k) => this.authenticate(k), scrub);
   }
 
@@ -195,11 +196,11 @@ export class LlmAuthHandler {
    */
   private async reject(kong: KongPdk, rejection: Rejection, seen: Seen | null): Promise<void> {
     if (seen === null) {
-      await kong.service.request.setHeaders(this.state.ok ? this.state.scrubHeaders : DEFAULT_SCRUB);
+      await kong.service.request.setHeaders(this.state.ok ? this.state.credentialHeaders : DEFAULT_SCRUB);
       return reject(kong, rejection);
     }
-    const { scrubHeaders } = this.state as Ready;
-    if (Object.keys(scrubHeaders).some((name) => Object.hasOwn(seen.headers, name))) await kong.service.request.setHeaders(scrubHeaders);
+    const { credentialHeaders } = this.state as Ready;
+    if (Object.keys(credentialHeaders).some((name) => Object.hasOwn(seen.headers, name))) await kong.service.request.setHeaders(credentialHeaders);
     await this.clearQueryCredentials(kong, seen.rawQuery);
     return reject(kong, rejection);
   }

@@ -318,7 +318,7 @@ const SPECS: Record<string, MethodSpec> = {
       const h: Headers = new Map();
       if (ct !== undefined) h.set('content-type', [ct]);
       const errorBody = pdkErrorBody(code, text, ctx.id, findHeader(ctx.request.headers, 'accept'), h);
-      exitResponse(ctx, code, errorBody.body.toString('utf8'), [...entries.filter(([k]) => k !== 'Content-Type'), ['Content-Type', errorBody.headers.get('content-type')![0]]], 'error');
+      exitResponse(ctx, code, errorBody.body.toString('utf8'), [...entries.filter(([k]) => k !== 'Content-Type'), ['Content-Type', errorBody.headers.get('content-type')![0]]], 'exit'); // KONG_EXITED: get_source says "exit"
       return null;
     },
   },
