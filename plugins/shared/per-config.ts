@@ -21,13 +21,14 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-function fingerprint(kind: string, config: unknown): string {
+/** A stable key for one config of one kind (key order does not matter). */
+export function configFingerprint(kind: string, config: unknown): string {
   return crypto.createHash('sha256').update(kind).update('\0').update(canonical(config)).digest('hex');
 }
 
 /** The one `T` for this kind and config, made on first use. */
 export function sharedPerConfig<T>(kind: string, config: unknown, make: () => T): T {
-  const key = fingerprint(kind, config);
+  const key = configFingerprint(kind, config);
   if (registry.has(key)) return registry.get(key) as T;
   const value = make();
   registry.set(key, value);
