@@ -16,10 +16,12 @@
  * length of ONE pre-tokenized piece (a 64 KiB run of letters alone takes seconds), so
  * runs of one character class longer than MAX_RUN are counted in MAX_RUN slices: at
  * most a token or so of error per slice, and the count is then 'estimated'. Measured
- * on the 2-core dev machine (test/shared/request/tokens.test.ts prints its own):
- * ~0.06 ms per KiB of English prose, ~1.2 ms per KiB for the worst case (random
- * letters, every piece unseen); a 512 KiB prompt in 30-600 ms. The encodings are
- * loaded on first use (~200 ms each, once per process).
+ * on the shared 2-core dev machine (test/shared/request/tokens.test.ts prints its
+ * own): prose with unseen words ~0.15 ms per KiB (64 KiB in ~40 ms, 512 KiB in
+ * ~80 ms; repeated prose ~0.06 ms/KiB thanks to the merge cache); the worst case,
+ * random letters where every piece is unseen, ~1.2-2 ms per KiB (512 KiB in
+ * 0.6-1.0 s): bound it with the body size limit. Counting runs on the event loop.
+ * The encodings are loaded on first use (~200 ms each, once per process).
  */
 import type { Endpoint } from './openai';
 import { promptTexts } from './openai';

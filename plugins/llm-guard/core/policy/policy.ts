@@ -10,7 +10,7 @@
  */
 import type { Rejection } from '../../../shared/openai-error';
 import type { Endpoint } from '../../../shared/request/openai';
-import { compileGlob, type Glob } from './glob';
+import { compileGlob } from './glob';
 
 /** The policy fields of llm-guard's config, as Kong sends them (snake_case). */
 export interface RequestPolicyConfig {
