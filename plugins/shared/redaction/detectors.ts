@@ -219,11 +219,12 @@ function acceptIban(m: RegExpExecArray, text: string): boolean | readonly [numbe
 }
 
 const PII_DETECTORS: readonly Detector[] = [
-  // Local part and labels bounded by RFC 5321 (64, 63); ASCII only.
+  // Local part and labels bounded by RFC 5321 (64, 63); ASCII only. Not the userinfo of
+  // a URL (`https://user@host/`) nor an scp-style git remote (`git@github.com:org/repo`).
   regexDetector(
     'email',
     'pii',
-    /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-]|\.[A-Za-z0-9])/g,
+    /(?<![A-Za-z0-9._%+/-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-]|\.[A-Za-z0-9]|:[^\s])/g,
   ),
   regexDetector('payment_card', 'pii', /(?<![A-Za-z0-9_.-])[0-9](?:[ -]?[0-9]){12,18}(?![A-Za-z0-9_-]|\.[0-9])/g, (m) =>
     longestValidPrefix(m, isCardSeparator, cardValid),
@@ -232,10 +233,11 @@ const PII_DETECTORS: readonly Detector[] = [
   regexDetector('us_ssn', 'pii', /(?<![A-Za-z0-9_-])([0-9]{3})-([0-9]{2})-([0-9]{4})(?![A-Za-z0-9_-]|\.[0-9])/g, (m) =>
     ssnValid(m[1], m[2], m[3]),
   ),
+  // Not inside a longer run of spaced digits (an IBAN, a card with a bad checksum).
   regexDetector(
     'phone',
     'pii',
-    /(?<![A-Za-z0-9_+\-./:@#$])\+?\(?[0-9][0-9 ().-]{5,24}[0-9](?![A-Za-z0-9_\-:@]|[./][0-9])/g,
+    /(?<![A-Za-z0-9_+\-./:@#$]|[0-9][ .-])\+?\(?[0-9][0-9 ().-]{5,24}[0-9](?![A-Za-z0-9_\-:@]|[./][0-9])/g,
     (m) => longestValidPrefix(m, isPhoneSeparator, phoneValid),
   ),
   regexDetector(
