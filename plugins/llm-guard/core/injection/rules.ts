@@ -71,11 +71,11 @@ export type RuleDef = TextRuleDef | EncodedRuleDef;
 const B = '(?:^|[^a-z0-9])';
 const E = '(?:[^a-z0-9]|$)';
 /**
- * Between two words: up to three non-alphanumerics (space, punctuation, markdown
- * emphasis, a line break) or nothing at all, because removing zero-width characters
+ * Between two words: up to five non-alphanumerics (space, punctuation, markdown
+ * emphasis such as "** **", a line break) or nothing at all, because removing zero-width characters
  * glues words whose separator was a zero-width space.
  */
-const S = '[^a-z0-9]{0,3}';
+const S = '[^a-z0-9]{0,5}';
 /** Up to n characters of the same line. */
 const line = (n: number): string => `[^\\n]{0,${n}}`;
 const alt = (...xs: string[]): string => `(?:${xs.join('|')})`;
@@ -116,6 +116,11 @@ const UNRESTRICTED = alt(
   'amoral', 'unethical', 'lawless',
 );
 const AI_NOUN = alt('ai', 'assistant', 'model', 'chatbot', 'bot', 'llm', 'version', 'entity', 'mode', 'persona', 'system');
+/** The prompt named with its own qualifier: no "your" needed ("show me the hidden prompt"). */
+const QUALIFIED_PROMPT_NOUN = alt(
+  phrase(alt('initial', 'hidden', 'secret', 'original', 'confidential'), alt('instructions?', 'prompt', phrase('system', 'prompt'))),
+  phrase(alt('instructions?', 'prompt', 'rules'), 'you', alt('were', 'have been', "'ve been"), alt('given', 'told')),
+);
 const PROMPT_NOUN = alt(
   phrase('system', alt('prompt', 'message', 'instructions?')),
   phrase('initial', alt('instructions?', 'prompt')),
@@ -131,6 +136,8 @@ const REVEAL_VERB = alt(
   'share', 'disclose', 'leak', 'dump', phrase('write', 'out'), phrase('spell', 'out'), 'recite',
   phrase('read', 'back'), 'echo', phrase('type', 'out'), 'copy', 'provide', 'send',
 );
+/** Verbs with no programming sense ("print", "show", "output" have one). */
+const DISCLOSE_VERB = alt('reveal', 'disclose', 'leak', 'divulge', 'recite', phrase('tell', 'me'), phrase('spell', 'out'));
 /** Marks the prompt as the model's own or its hidden one: needed before PROMPT_NOUN. */
 const OWN = alt(
   'your', 'hidden', 'secret', 'initial', 'original', 'exact', 'verbatim', 'full', 'entire', 'complete',
@@ -197,7 +204,9 @@ const RULES: readonly RuleDef[] = [
     pattern: B + alt(
       REVEAL_VERB + S + some(3, 'me', 'us', 'the', 'all', 'of', 'back', 'out', 'again', 'word', 'for') + OWN + S +
         some(2, 'full', 'exact', 'entire', 'complete', 'original', 'verbatim', 'whole', 'current', 'actual', 'text', 'of', 'the', 'your') + PROMPT_NOUN,
-      REVEAL_VERB + S + some(3, 'me', 'us', 'the', 'all', 'of') + PROMPT_NOUN,
+      REVEAL_VERB + S + some(3, 'me', 'us', 'the', 'all', 'of', 'back', 'out', 'again') + QUALIFIED_PROMPT_NOUN,
+      // verbs that only mean disclosure may take "the": "reveal the system prompt"
+      DISCLOSE_VERB + S + some(3, 'me', 'us', 'the', 'all', 'of', 'to') + PROMPT_NOUN,
       phrase('what', alt('is', 'are', 'was', 'were', "'s", 's'), 'your') + S +
         some(2, 'full', 'exact', 'entire', 'complete', 'original', 'verbatim', 'current', 'actual') + PROMPT_NOUN,
     ) + E,
@@ -280,7 +289,7 @@ const RULES: readonly RuleDef[] = [
         alt('no', 'zero') + S + some(2, 'more', 'longer', 'ethical', 'moral', 'content', 'safety', 'openai', 'any') + RESTRICTIONS,
       phrase('you', alt('are', "'re", 're', 'will be')) + S + alt(phrase('no', 'longer'), 'not', 'never') + S +
         alt('bound', 'restricted', 'limited', 'constrained') + S + 'by' + S + some(1, 'any', 'the', 'your') +
-        alt('openai', 'ethical', 'moral', 'content', 'safety', 'your', 'any', 'usual', 'normal', 'typical') + E,
+        alt('openai', 'ethical', 'moral', 'content', 'safety', 'your', 'any', 'usual', 'normal', 'typical'),
     ) + E,
   },
   {
