@@ -1,0 +1,103 @@
+/**
+ * llm-guard's Kong adapter: reads what the guard needs, asks the core, acts.
+ *
+ *   kong.request.get_headers            (1)  Content-Type, Content-Length
+ *   kong.request.get_path               (2)  which OpenAI endpoint (skipped without a body)
+ *   kong.request.get_raw_body           (3)  only for a JSON body the preflight accepts
+ *   kong.service.request.set_raw_body   (4)  only when a stage changed the body
+ *   kong.ctx.shared.set("llm_guard", …) (5)  the request facts, which are also the bypass mark
+ *
+ * A request without a body costs 2 calls, a checked unchanged one 4, a rewritten one
+ * 5; a rejection ends with `kong.response.exit` instead of the last two. The facts
+ * go last: a server that dies mid-phase leaves no mark, and the bypass guard answers 503.
+ *
+ * Kong fails open when a handler throws, so the phase runs under failClosed: an
+ * unexpected error answers 500 itself and no unchecked prompt reaches OpenAI.
+ */
+import { failClosed } from '../shared/fail-closed';
+import { parsePluginConfig, PluginConfigError } from '../shared/kong-config';
+import { CTX_KEYS } from '../shared/marks';
+import { internalError, reject } from '../shared/openai-error';
+import { headerValue, type HeaderMultiMap, type KongPdk } from '../shared/pdk';
+import { configFingerprint, sharedPerConfig } from '../shared/per-config';
+import { safeError } from '../shared/safe-error';
+import { compileGuard, preflight, runGuard, tooLarge, type CompiledGuard, type GuardDecision } from './core/guard';
+import { GuardWorkers } from './core/offload';
+import { Schema, type LlmGuardConfig } from './schema';
+
+export const PLUGIN_NAME = 'llm-guard';
+const CTX_KEY = CTX_KEYS[PLUGIN_NAME];
+/** Published when there was nothing to check (no body, an endpoint the guard does not parse). */
+const NOT_CHECKED = Object.freeze({ checked: false });
+
+/** One pool for the whole plugin server: worker threads are a process resource. */
+let workers: GuardWorkers | null = null;
+const offload = () => (workers ??= new GuardWorkers());
+
+type Ready = { ok: true; config: LlmGuardConfig; guard: CompiledGuard; key: string };
+type Broken = { ok: false; reason: string };
+
+function contentLength(headers: HeaderMultiMap): number | null {
+  const raw = headerValue(headers, 'content-length');
+  if (raw === undefined) return null;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+export class LlmGuardHandler {
+  private readonly state: Ready | Broken;
+  private reportedBroken = false;
+
+  /**
+   * Checks and compiles the config once. A config that cannot work does not throw
+   * (Kong would retry StartInstance on every request and answer its own bare 500):
+   * every request gets an OpenAI-format 500 and the reason is logged once.
+   */
+  constructor(raw: unknown) {
+    try {
+      const config = parsePluginConfig<LlmGuardConfig>(Schema, raw);
+      const key = configFingerprint(PLUGIN_NAME, config);
+      this.state = sharedPerConfig(PLUGIN_NAME, config, (): Ready => ({ ok: true, config, guard: compileGuard(config), key }));
+    } catch (err) {
+      // config errors name fields and pattern names, never values
+      const known = err instanceof PluginConfigError || (err instanceof Error && /ConfigError$/.test(err.name));
+      this.state = { ok: false, reason: known ? (err as Error).message : safeError(err).error };
+    }
+  }
+
+  async access(kong: KongPdk): Promise<void> {
+    await failClosed(kong, PLUGIN_NAME, (k) => this.check(k));
+  }
+
+  private async check(kong: KongPdk): Promise<void> {
+    if (!this.state.ok) {
+      if (!this.reportedBroken) {
+        this.reportedBroken = true;
+        await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'invalid_config', error: this.state.reason }));
+      }
+      return reject(kong, internalError('llm_guard_misconfigured'));
+    }
+    const { config, guard, key } = this.state;
+
+    const headers = await kong.request.getHeaders();
+    const length = contentLength(headers);
+    const hasBody = length !== null ? length > 0 : headerValue(headers, 'transfer-encoding') !== undefined;
+    if (!hasBody && config.unknown_endpoints === 'allow') return kong.ctx.shared.set(CTX_KEY, NOT_CHECKED);
+
+    const path = await kong.request.getPath();
+    const pre = preflight(guard, { path, contentType: headerValue(headers, 'content-type') ?? null, contentLength: length, hasBody });
+    if (pre.action === 'reject') return reject(kong, pre.rejection);
+    if (pre.action === 'pass') return kong.ctx.shared.set(CTX_KEY, NOT_CHECKED);
+
+    const body = await kong.request.getRawBody();
+    // a chunked body has no Content-Length to check beforehand
+    if (body.length > config.max_body_bytes) return reject(kong, tooLarge(config.max_body_bytes));
+    const input = { endpoint: pre.endpoint, body };
+    const decision: GuardDecision =
+      body.length > config.offload_bytes ? await offload().run({ configKey: key, config, input }) : runGuard(guard, input);
+
+    if (!decision.ok) return reject(kong, decision.rejection);
+    if (decision.body !== null) await kong.service.request.setRawBody(decision.body);
+    await kong.ctx.shared.set(CTX_KEY, decision.facts);
+  }
+}
