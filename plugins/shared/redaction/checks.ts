@@ -147,6 +147,9 @@ export function looksRandom(s: string): boolean {
  */
 export function phoneValid(s: string): boolean {
   const plus = s[0] === '+';
+  let digitCount = 0;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) digitCount++;
+  if (digitCount < (plus ? 8 : 10) || digitCount > 15) return false;
   const body = plus ? s.slice(1) : s;
   // Alternating [lead, group, sep, group, ..., group, trail].
   const parts = body.split(/([0-9]+)/);

@@ -68,15 +68,19 @@ function groupSpan(m: RegExpExecArray, group: number): readonly [number, number]
 }
 
 /**
- * The longest prefix of the match, ending where a separator starts, that `valid` accepts:
- * adjacent numbers ("020 7946 0958 06 12 34 56 78", a card and its CVV) run together in
- * one candidate.
+ * The longest prefix of `s` (found at `base`), ending where a separator starts, that
+ * `valid` accepts: adjacent numbers ("020 7946 0958 06 12 34 56 78", a card and its CVV)
+ * run together in one candidate.
  */
-function longestValidPrefix(m: RegExpExecArray, isSeparator: (ch: string) => boolean, valid: (s: string) => boolean) {
-  const s = m[0];
-  if (valid(s)) return true;
+function longestValidPrefix(
+  s: string,
+  base: number,
+  isSeparator: (ch: string) => boolean,
+  valid: (s: string) => boolean,
+): boolean | readonly [number, number] {
+  if (valid(s)) return [base, base + s.length];
   for (let i = s.length - 1; i > 0; i--) {
-    if (isSeparator(s[i]) && !isSeparator(s[i - 1]) && valid(s.slice(0, i))) return [m.index, m.index + i] as const;
+    if (isSeparator(s[i]) && !isSeparator(s[i - 1]) && valid(s.slice(0, i))) return [base, base + i];
   }
   return false;
 }
@@ -193,6 +197,7 @@ const CONTEXT_WINDOW = 40;
 
 /** A card number: one separator kind at most, groups of 3+ digits, an IIN range, Luhn. */
 function cardValid(c: string): boolean {
+  if (c.length < 13) return false;
   const digits = c.replace(/[ -]/g, '');
   if (digits.length < 13 || digits.length > 19) return false;
   const seps = c.replace(/[0-9]/g, '');
@@ -226,8 +231,8 @@ const PII_DETECTORS: readonly Detector[] = [
     'pii',
     /(?<![A-Za-z0-9._%+/-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-]|\.[A-Za-z0-9]|:[^\s])/g,
   ),
-  regexDetector('payment_card', 'pii', /(?<![A-Za-z0-9_.-])[0-9](?:[ -]?[0-9]){12,18}(?![A-Za-z0-9_-]|\.[0-9])/g, (m) =>
-    longestValidPrefix(m, isCardSeparator, cardValid),
+  regexDetector('payment_card', 'pii', /(?<![A-Za-z0-9_.-]|[0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?![A-Za-z0-9_-]|\.[0-9])/g, (m) =>
+    longestValidPrefix(m[0], m.index, isCardSeparator, cardValid),
   ),
   regexDetector('iban', 'pii', /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,8}(?: ?[A-Z0-9]{1,4})?/g, acceptIban),
   regexDetector('us_ssn', 'pii', /(?<![A-Za-z0-9_-])([0-9]{3})-([0-9]{2})-([0-9]{4})(?![A-Za-z0-9_-]|\.[0-9])/g, (m) =>
@@ -237,8 +242,12 @@ const PII_DETECTORS: readonly Detector[] = [
   regexDetector(
     'phone',
     'pii',
-    /(?<![A-Za-z0-9_+\-./:@#$]|[0-9][ .-])\+?\(?[0-9][0-9 ().-]{5,24}[0-9](?![A-Za-z0-9_\-:@]|[./][0-9])/g,
-    (m) => longestValidPrefix(m, isPhoneSeparator, phoneValid),
+    /(?<![A-Za-z0-9_+\-./:@#$()]|[0-9][ .-])\+?\(?[0-9][0-9 ().-]{5,24}[0-9](?![A-Za-z0-9_\-:@]|[./][0-9])/g,
+    (m) => {
+      // "(020 7946 0958)": the '(' opens prose, not an area code.
+      const skip = m[0][0] === '(' && !m[0].includes(')') ? 1 : 0;
+      return longestValidPrefix(m[0].slice(skip), m.index + skip, isPhoneSeparator, phoneValid);
+    },
   ),
   regexDetector(
     'ipv4',
