@@ -1,0 +1,22 @@
+/** Fake but well-formed values shared by the redaction tests (no real credential). */
+export const FAKE = {
+  openai: 'sk-proj-FAKEfake0123456789_FAKEfake-0123456789abcdEFGHfakeFAKE',
+  openaiLegacy: 'sk-FAKEfake0123456789FAKEfake0123456789FAKEfake',
+  anthropic: 'sk-ant-api03-FAKEfake0123456789FAKEfake0123456789-FAKEfake_FAKEfakeAA',
+  awsAccess: 'AKIAFAKEFAKEFAKE1234',
+  awsSecret: 'FAKEfake/FAKEfake+FAKEfake0123456789abcd',
+  github: 'ghp_FAKEfakeFAKEfakeFAKEfakeFAKEfake0000',
+  slack: 'xoxb-000000000000-0000000000000-FAKEfakeFAKEfakeFAKEfake',
+  stripe: 'sk_live_FAKEfake0000000000000000FAKE',
+  google: 'AIzaFAKEfake0123456789FAKEfake012345678',
+  jwt: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c',
+  pem: '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE==\n-----END EC PRIVATE KEY-----',
+  dbUrl: 'postgres://app:FAKE-s3cret-pw@db.internal:5432/prod',
+  email: 'jane.doe@example.com',
+  card: '4242 4242 4242 4242',
+  iban: 'DE89 3704 0044 0532 0130 00',
+  ssn: '123-45-6789',
+  phone: '+1 (415) 555-2671',
+  ipv4: '203.0.113.42',
+  ipv6: '2001:db8::8a2e:370:7334',
+} as const;
