@@ -33,7 +33,12 @@ const BASE64_RUN = new RegExp(`[A-Za-z0-9+/_-]{${MIN_BASE64_CHARS},}={0,2}`, 'g'
 const HEX_CONTIGUOUS = new RegExp(`[0-9A-Fa-f]{${MIN_HEX_BYTES * 2},}`, 'g');
 const HEX_SEPARATED = new RegExp(`(?:[0-9A-Fa-f]{2}[ :,-]){${MIN_HEX_BYTES - 1},}[0-9A-Fa-f]{2}`, 'g');
 const HEX_ESCAPED = new RegExp(`(?:\\\\x[0-9A-Fa-f]{2}){${MIN_HEX_BYTES},}`, 'g');
-const HEX_DIGITS = /[0-9A-Fa-f]{2}/g;
+/** Each hex form with what separates its digit pairs. */
+const HEX_FORMS: ReadonlyArray<readonly [RegExp, RegExp | undefined]> = [
+  [HEX_CONTIGUOUS, undefined],
+  [HEX_SEPARATED, /[ :,-]/g],
+  [HEX_ESCAPED, /\\x/g],
+];
 /** RFC 3986 unreserved characters, sub-delims common in query strings, and '%'. */
 const URL_RUN = /[A-Za-z0-9%._~!*'()+-]{24,}/g;
 const URL_ESCAPE = /%[0-9A-Fa-f]{2}/g;
@@ -68,13 +73,42 @@ function base64Payloads(text: string, out: string[]): void {
 }
 
 function hexPayloads(text: string, out: string[]): void {
-  for (const re of [HEX_CONTIGUOUS, HEX_SEPARATED, HEX_ESCAPED]) {
+  for (const [re, separator] of HEX_FORMS) {
     for (const [run] of text.matchAll(re)) {
-      const digits = run.match(HEX_DIGITS)!.join('');
-      const decoded = asText(Buffer.from(digits, 'hex'));
+      const decoded = asText(Buffer.from(separator ? run.replace(separator, '') : run, 'hex'));
       if (decoded !== undefined) out.push(decoded);
     }
   }
+}
+
+function hexValue(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  const lower = code | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
+
+/**
+ * Percent-decoding to bytes in one pass ('+' is a space, as in form encoding); a '%'
+ * not followed by two hex digits stays as is. Unlike decodeURIComponent it never
+ * throws: invalid UTF-8 becomes U+FFFD and counts against printability.
+ */
+function percentDecode(run: string): Buffer {
+  const bytes = Buffer.allocUnsafe(run.length);
+  let n = 0;
+  for (let i = 0; i < run.length; i++) {
+    const c = run.charCodeAt(i);
+    if (c === 0x25 && i + 2 < run.length) {
+      const hi = hexValue(run.charCodeAt(i + 1));
+      const lo = hexValue(run.charCodeAt(i + 2));
+      if (hi >= 0 && lo >= 0) {
+        bytes[n++] = (hi << 4) | lo;
+        i += 2;
+        continue;
+      }
+    }
+    bytes[n++] = c === 0x2b ? 0x20 : c; // the run is ASCII (URL_RUN)
+  }
+  return bytes.subarray(0, n);
 }
 
 function urlPayloads(text: string, out: string[]): void {
@@ -82,15 +116,8 @@ function urlPayloads(text: string, out: string[]): void {
     let escapes = 0;
     for (const _ of run.matchAll(URL_ESCAPE)) if (++escapes >= MIN_URL_ESCAPES) break;
     if (escapes < MIN_URL_ESCAPES) continue;
-    const spaced = run.replace(/\+/g, ' ');
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(spaced);
-    } catch {
-      // malformed UTF-8 or a stray '%': decode escapes byte-wise as Latin-1
-      decoded = spaced.replace(URL_ESCAPE, (e) => String.fromCharCode(parseInt(e.slice(1), 16)));
-    }
-    if (asText(Buffer.from(decoded, 'utf8')) !== undefined) out.push(decoded);
+    const decoded = asText(percentDecode(run));
+    if (decoded !== undefined) out.push(decoded);
   }
 }
 

@@ -199,6 +199,8 @@ export function compileInjectionPolicy(config: InjectionPolicyConfig = {}): Inje
   const encodedRules = builtins
     .filter((r): r is EncodedRuleDef => r.kind === 'encoded')
     .map((r) => ({ finding: finding(r.id, r.category), encoding: r.encoding }));
+  // compiled here, not on the first request that carries a blob
+  if (encodedRules.length > 0) decodedPayloadSet();
   let set: RE2Set | undefined;
   try {
     set = buildSet(textRules.map((r) => r.pattern));
