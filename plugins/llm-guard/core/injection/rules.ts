@@ -87,16 +87,17 @@ const some = (n: number, ...ws: string[]): string => `(?:${alt(...ws)}${S}){0,${
 const anyWords = (n: number): string => `(?:[a-z']{1,12}${S}){0,${n}}`;
 
 const OVERRIDE_VERB = alt(
-  'ignore', 'disregard', 'forget', 'neglect', 'skip', 'bypass', 'override', 'overlook', 'discard',
-  'abandon', phrase('set', 'aside'), phrase('throw', 'away'), phrase('do', 'not', 'follow'),
+  'ignore', 'disregard', 'forget', 'neglect', 'overlook', 'discard', 'abandon', phrase('set', 'aside'), phrase('throw', 'away'), phrase('do', 'not', 'follow'),
   phrase("don't", 'follow'), phrase('stop', 'following'), phrase('no', 'longer', 'follow'),
 );
+/** Verbs with a programming sense ("override previous CSS rules"): need "your" or a safety word. */
+const WEAK_OVERRIDE_VERB = alt('override', 'bypass', 'skip', 'circumvent', 'evade', phrase('get', 'around'));
 const TEMPORAL = alt(
   'previous', 'previously', 'prior', 'above', 'earlier', 'preceding', 'foregoing', 'initial',
   'original', 'system', 'developer', 'hidden', 'openai', 'default',
 );
 const INSTRUCTIONS = alt(
-  'instructions?', phrase('instruction', 'set'), 'rules?', 'directives?', 'guidelines?', 'prompts?', 'commands?',
+  'instructions?', phrase('instruction', 'set'), 'directions', 'rules?', 'directives?', 'guidelines?', 'prompts?', 'commands?',
   'guidance', 'orders', 'constraints', 'restrictions', 'programming', 'policies', 'policy',
   phrase('system', 'prompt'), phrase('system', 'message'), phrase('content', 'polic(?:y|ies)'),
 );
@@ -106,6 +107,12 @@ const DIRECTIVE = alt(
   'you', 'your', "you're", 'ignore', 'disregard', 'forget', 'override', phrase('from', 'now', 'on'),
   phrase('new', 'instructions?'), phrase('the', 'assistant'), 'always', 'never', phrase('do', 'not'),
   "don't", 'must', 'respond', 'reply', 'answer', 'reveal', 'print', 'pretend', phrase('act', 'as'),
+);
+/** An order to the model: stricter than DIRECTIVE ("you'll find them" is not one). */
+const ORDER = alt(
+  phrase('you', alt('must', 'will', 'shall', 'should', 'are', 'now', 'have to', 'need to', 'may')), "you're", 'your',
+  'ignore', 'disregard', 'forget', 'override', phrase('from', 'now', 'on'), phrase('the', 'assistant'), 'always', 'never',
+  phrase('do', 'not'), "don't", 'respond', 'reply', 'answer', 'reveal', 'print', 'pretend', phrase('act', 'as'), 'obey',
 );
 const RESTRICTIONS = alt(
   'restrictions', 'rules', 'limits', 'limitations', 'filters', 'guidelines', 'polic(?:y|ies)',
@@ -134,7 +141,8 @@ const PROMPT_NOUN = alt(
 const REVEAL_VERB = alt(
   'reveal', 'print', 'repeat', 'show', 'display', 'output', phrase('tell', 'me'), phrase('give', 'me'),
   'share', 'disclose', 'leak', 'dump', phrase('write', 'out'), phrase('spell', 'out'), 'recite',
-  phrase('read', 'back'), 'echo', phrase('type', 'out'), 'copy', 'provide', 'send',
+  phrase('read', 'back'), 'echo', phrase('type', 'out'), 'copy', 'provide', 'send', 'paste', 'post', 'write',
+  'return', 'list', 'quote', 'expose', 'reproduce', 'summari[sz]e', 'translate', 'encode',
 );
 /** Verbs with no programming sense ("print", "show", "output" have one). */
 const DISCLOSE_VERB = alt('reveal', 'disclose', 'leak', 'divulge', 'recite', phrase('tell', 'me'), phrase('spell', 'out'));
@@ -154,7 +162,10 @@ const RULES: readonly RuleDef[] = [
     description:
       'Tells the model to ignore, disregard or forget its previous/prior/above/system instructions or rules ' +
       '("ignore all previous instructions", "disregard your rules", "forget everything you were told").',
-    pattern: B + OVERRIDE_VERB + S + alt(
+    pattern: B + alt(
+      WEAK_OVERRIDE_VERB + S + some(2, 'all', 'of', 'the') + alt('your', 'safety', 'content', 'ethical', 'moral', 'openai') + S +
+        anyWords(2) + INSTRUCTIONS + E,
+      OVERRIDE_VERB + S + alt(
       // ignore (all) (the) previous ... instructions
       some(3, ...DETERMINERS) + TEMPORAL + S + anyWords(2) + INSTRUCTIONS + E,
       // ignore (all of) your/all ... rules
@@ -165,7 +176,7 @@ const RULES: readonly RuleDef[] = [
       // forget everything you were told
       alt('everything', 'all', 'anything') + S + some(1, 'that', 'which') + 'you' + S +
         alt('were', 'have been', "'ve been", 'got') + S + alt('told', 'taught', 'instructed', 'programmed', 'given') + E,
-    ),
+    )),
   },
   {
     id: 'override.new_instructions',
@@ -173,10 +184,11 @@ const RULES: readonly RuleDef[] = [
     kind: 'text',
     description:
       'Announces replacement instructions ("new instructions:", "updated system prompt:") followed by an order to the model.',
-    pattern: B + some(1, 'real', 'actual', 'true', 'secret', 'important', 'urgent') +
-      alt('new', 'updated', 'revised', 'override') + S + some(1, 'system') +
-      alt('instructions?', 'directives?', 'prompt', phrase('system', 'prompt')) + ' ?:' +
-      alt(' ?', '\\n') + `(?:${line(80)}[^a-z0-9])?` + DIRECTIVE + E,
+    pattern: B + alt(
+      some(1, 'real', 'actual', 'true', 'secret', 'important', 'urgent') + alt('new', 'updated', 'revised', 'override') + S +
+        some(1, 'system') + alt('instructions?', 'directives?', 'prompt', phrase('system', 'prompt')),
+      phrase(alt('system', 'admin', 'administrator', 'developer', 'security', 'emergency'), alt('override', 'instruction', 'command')),
+    ) + ' ?:' + alt(' ?', '\\n') + `(?:${line(80)}[^a-z0-9])?` + ORDER + E,
   },
   {
     id: 'override.from_now_on',
@@ -219,6 +231,8 @@ const RULES: readonly RuleDef[] = [
       'Asks what the model was told before the conversation, or to repeat the text above it verbatim ' +
       '("what were you told before this conversation", "repeat the words above starting with ...").',
     pattern: B + alt(
+      phrase('what', alt('instructions?', 'rules', 'prompt', 'directions', 'directives', 'guidelines'), alt('were', 'was', 'have', 'did'), 'you') + S +
+        some(1, 'been', 'get', 'receive') + alt('given', 'told', 'get', 'receive', 'received', 'provided', 'fed'),
       phrase('what', alt('were', 'was', 'have', 'did'), 'you') + S + some(1, 'been') +
         alt('told', 'instructed', 'given', 'programmed', 'asked', phrase('told', 'to', 'do')) + line(30) +
         alt('before', phrase('prior', 'to'), 'at the start of') + S + some(1, 'this', 'the', 'our') +
@@ -243,7 +257,8 @@ const RULES: readonly RuleDef[] = [
       phrase('do', 'anything', 'now'),
       alt(phrase('you', 'are'), "you're", phrase('act', 'as'), phrase('pretend', 'to', 'be'), 'become', phrase('roleplay', 'as'),
         phrase('you', 'will', 'be'), phrase('stay', 'in', 'character', 'as')) + S + some(1, 'now') + some(1, 'a', 'an', 'the') + 'dan',
-      phrase('dan', alt('mode', 'jailbreak', 'prompt')),
+      phrase(alt('enable', 'enabled', 'activate', 'activated', 'enter', 'into', 'in'), some(1, 'the'), 'dan', 'mode'),
+      phrase('dan', 'mode', alt('enabled', 'activated', 'on')),
       phrase('dan', '[0-9]{1,2}\\.[0-9]'),
     ) + "(?:[^a-z0-9']|$)",
   },
@@ -271,6 +286,9 @@ const RULES: readonly RuleDef[] = [
     pattern: B + alt(
       phrase('you', alt('are', 'will be', "'re", 're')) + S + 'now' + S + some(1, 'an', 'a') + some(1, 'completely', 'fully', 'totally', 'an') + UNRESTRICTED,
       phrase('you', alt('are', 'will be', "'re", 're')) + S + some(1, 'an', 'a') + some(1, 'completely', 'fully', 'totally') + UNRESTRICTED + S + anyWords(1) + AI_NOUN,
+      alt(phrase('you', alt('are', "'re", 're'), some(1, 'now'), alt('in', 'operating in')), 'enter', 'entering', 'activate', 'enable',
+        phrase('switch', 'to'), phrase('switching', 'to')) + S + some(1, 'an', 'the', 'a') + UNRESTRICTED + S + 'mode',
+      UNRESTRICTED + S + 'mode' + S + alt('enabled', 'activated', 'on', 'engaged'),
       alt(phrase('act', 'as'), phrase('act', 'like'), phrase('behave', 'as'), phrase('behave', 'like'), phrase('respond', 'as'), phrase('pretend', 'to', 'be'),
         'become', phrase('roleplay', 'as'), phrase('simulate')) + S + some(1, 'an', 'a', 'the') +
         some(1, 'completely', 'fully', 'totally') + UNRESTRICTED + S + anyWords(1) + AI_NOUN,
@@ -287,6 +305,9 @@ const RULES: readonly RuleDef[] = [
       alt('pretend', 'imagine', phrase('act', 'as', 'if'), phrase('act', 'like'), 'assume', 'suppose', 'roleplay') + S + some(1, 'that') +
         'you' + S + alt('have', 'had', "'ve", 've', 'are under', 'were under', 'are bound by', 'were bound by', 'operate with', 'have got') + S +
         alt('no', 'zero') + S + some(2, 'more', 'longer', 'ethical', 'moral', 'content', 'safety', 'openai', 'any') + RESTRICTIONS,
+      phrase('you', alt('are', "'re", 're', 'will be')) + S + some(1, 'now') + some(1, 'an', 'a') + anyWords(1) + AI_NOUN + S +
+        alt('without', phrase('with', 'no'), phrase(alt('that', 'who', 'which'), alt('has', 'have'), alt('no', 'zero')), phrase('free', alt('of', 'from'))) + S +
+        some(2, 'any', 'all', 'ethical', 'moral', 'content', 'safety', 'openai') + RESTRICTIONS,
       phrase('you', alt('are', "'re", 're', 'will be')) + S + alt(phrase('no', 'longer'), 'not', 'never') + S +
         alt('bound', 'restricted', 'limited', 'constrained') + S + 'by' + S + some(1, 'any', 'the', 'your') +
         alt('openai', 'ethical', 'moral', 'content', 'safety', 'your', 'any', 'usual', 'normal', 'typical'),
