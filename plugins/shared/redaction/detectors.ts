@@ -195,17 +195,44 @@ const VERSION_CONTEXT =
   /(?:\bv|version|ver\.?|release|build|firmware|fw|sdk|patch|revision|rev|tag|upgraded?|updated?|bump(?:ed)?)(?:\s+(?:to|from|is|was))?\s*[:=#]?\s*$/i;
 const CONTEXT_WINDOW = 40;
 
-/** A card number: one separator kind at most, groups of 3+ digits, an IIN range, Luhn. */
-function cardValid(c: string): boolean {
-  if (c.length < 13) return false;
-  const digits = c.replace(/[ -]/g, '');
-  if (digits.length < 13 || digits.length > 19) return false;
-  const seps = c.replace(/[0-9]/g, '');
-  if (seps !== '' && (!allSame(seps) || c.split(seps[0]).some((g) => g.length < 3))) return false;
-  return cardBrandValid(digits) && luhnValid(digits);
+/**
+ * A card candidate: one separator kind at most, groups of 3+ digits, an issuer's IIN
+ * range and length, Luhn. Tries the whole candidate, then shorter prefixes ending at a
+ * group boundary (a CVV or another number may follow after a space). One pass over the
+ * candidate, no regex or allocation per boundary: this runs at every digit-run start.
+ */
+function acceptCard(m: RegExpExecArray): boolean | readonly [number, number] {
+  const s = m[0];
+  if (s[0] < '2' || s[0] > '6') return false; // no issuer range starts otherwise
+  let digits = '';
+  let sep = '';
+  let group = 0;
+  const ends: number[] = []; // candidate end offsets, at group boundaries
+  const counts: number[] = []; // digits before each end
+  for (let i = 0; i <= s.length; i++) {
+    const ch = i < s.length ? s[i] : '';
+    if (ch >= '0' && ch <= '9') {
+      digits += ch;
+      group++;
+      continue;
+    }
+    if (group < 3) break; // "42 42 ..." or "4-2-4...": not a card grouping
+    ends.push(i);
+    counts.push(digits.length);
+    if (ch === '') break;
+    if (sep === '') sep = ch;
+    else if (ch !== sep) break;
+    group = 0;
+  }
+  for (let k = ends.length - 1; k >= 0; k--) {
+    const n = counts[k];
+    if (n < 13 || n > 19) continue;
+    const d = n === digits.length ? digits : digits.slice(0, n);
+    if (cardBrandValid(d) && luhnValid(d)) return ends[k] === s.length ? true : [m.index, m.index + ends[k]];
+  }
+  return false;
 }
 
-const isCardSeparator = (ch: string): boolean => ch === ' ' || ch === '-';
 const isPhoneSeparator = (ch: string): boolean => ch === ' ' || ch === '-' || ch === '.' || ch === '(' || ch === ')';
 
 /** An IBAN candidate: the country's registered length, mod-97, a token boundary after it. */
@@ -231,18 +258,16 @@ const PII_DETECTORS: readonly Detector[] = [
     'pii',
     /(?<![A-Za-z0-9._%+/-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-]|\.[A-Za-z0-9]|:[^\s])/g,
   ),
-  regexDetector('payment_card', 'pii', /(?<![A-Za-z0-9_.-]|[0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?![A-Za-z0-9_-]|\.[0-9])/g, (m) =>
-    longestValidPrefix(m[0], m.index, isCardSeparator, cardValid),
-  ),
+  regexDetector('payment_card', 'pii', /(?<![A-Za-z0-9_.-])[0-9](?:[ -]?[0-9]){12,18}(?![A-Za-z0-9_-]|\.[0-9])/g, acceptCard),
   regexDetector('iban', 'pii', /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,8}(?: ?[A-Z0-9]{1,4})?/g, acceptIban),
   regexDetector('us_ssn', 'pii', /(?<![A-Za-z0-9_-])([0-9]{3})-([0-9]{2})-([0-9]{4})(?![A-Za-z0-9_-]|\.[0-9])/g, (m) =>
     ssnValid(m[1], m[2], m[3]),
   ),
-  // Not inside a longer run of spaced digits (an IBAN, a card with a bad checksum).
+  // Without '+', not inside a longer run of spaced digits (an IBAN, a bad card number).
   regexDetector(
     'phone',
     'pii',
-    /(?<![A-Za-z0-9_+\-./:@#$()]|[0-9][ .-])\+?\(?[0-9][0-9 ().-]{5,24}[0-9](?![A-Za-z0-9_\-:@]|[./][0-9])/g,
+    /(?<![A-Za-z0-9_+\-./:@#$()])(?:\+\(?|(?<![0-9][ .-])\(?)[0-9][0-9 ().-]{5,24}[0-9](?![A-Za-z0-9_\-:@]|[./][0-9])/g,
     (m) => {
       // "(020 7946 0958)": the '(' opens prose, not an area code.
       const skip = m[0][0] === '(' && !m[0].includes(')') ? 1 : 0;
@@ -262,11 +287,6 @@ const PII_DETECTORS: readonly Detector[] = [
     (m) => ipv6Valid(m[0]) && (m[0].includes('.') || countHex(m[0]) >= 5),
   ),
 ];
-
-function allSame(s: string): boolean {
-  for (let i = 1; i < s.length; i++) if (s[i] !== s[0]) return false;
-  return true;
-}
 
 function countHex(s: string): number {
   let n = 0;

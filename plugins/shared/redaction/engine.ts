@@ -14,6 +14,7 @@
  */
 import { RE2JS } from 're2js';
 import { BUILTIN_DETECTORS, type Detector, type DetectorKind } from './detectors';
+import { findEchoes } from './echoes';
 import { maskValue } from './mask';
 import {
   ACTIONS,
@@ -214,14 +215,18 @@ class Policy implements RedactionPolicy {
     return new Session(this);
   }
 
-  /** Resolved matches in text order (see the overlap rules at the top of this file). */
-  find(text: string): Found[] {
+  /**
+   * Resolved matches in text order (see the overlap rules at the top of this file), then
+   * echoes: other occurrences of the secret and custom values found (and of `known`,
+   * values an earlier message of the session revealed), under the same type.
+   */
+  find(text: string, known?: ReadonlyMap<string, Rule>): Found[] {
     if (typeof text !== 'string' || text.length === 0) return [];
     const candidates: Found[] = [];
     for (const rule of this.rules) {
       rule.detector.find(text, (start, end) => candidates.push({ rule, start, end }));
     }
-    if (candidates.length <= 1) return candidates;
+    if (candidates.length === 0 && (known === undefined || known.size === 0)) return candidates;
     candidates.sort(
       (a, b) =>
         a.rule.rank - b.rule.rank ||
@@ -243,6 +248,15 @@ class Policy implements RedactionPolicy {
       taken.fill(1, c.start, c.end);
       kept.push(c);
     }
+    const secrets = new Map<string, Rule>(known);
+    for (const f of kept) {
+      if (f.rule.rank === KIND_RANK.pii) continue;
+      const value = text.slice(f.start, f.end);
+      if (!secrets.has(value)) secrets.set(value, f.rule);
+    }
+    if (secrets.size > 0) {
+      findEchoes(text, secrets.keys(), taken, (start, end, value) => kept.push({ rule: secrets.get(value)!, start, end }));
+    }
     return kept.sort((a, b) => a.start - b.start);
   }
 }
@@ -254,6 +268,8 @@ class Session implements RedactionSession {
   private readonly reserved = new Set<string>(); // placeholder-like text seen in inputs
   private readonly counts = new Map<string, number>();
   private readonly blockedTypes = new Set<string>();
+  /** Secret and custom values found so far: swept from later messages too. */
+  private readonly knownSecrets = new Map<string, Rule>();
 
   constructor(private readonly policy: Policy) {}
 
@@ -271,7 +287,7 @@ class Session implements RedactionSession {
 
   redact(text: string): RedactionResult {
     if (typeof text !== 'string' || text.length === 0) return { text: typeof text === 'string' ? text : '', changed: false };
-    const found = this.policy.find(text);
+    const found = this.policy.find(text, this.knownSecrets);
     if (found.length === 0) return { text, changed: false };
     this.reserve(text);
     const out: string[] = [];
@@ -282,6 +298,7 @@ class Session implements RedactionSession {
       this.counts.set(type, (this.counts.get(type) ?? 0) + 1);
       if (rule.action === 'allow') continue;
       const value = text.slice(start, end);
+      if (rule.rank !== KIND_RANK.pii && !this.knownSecrets.has(value)) this.knownSecrets.set(value, rule);
       let replacement: string;
       if (rule.action === 'mask') {
         replacement = maskValue(type, value);

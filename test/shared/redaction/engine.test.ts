@@ -175,6 +175,28 @@ describe('custom patterns', () => {
   });
 });
 
+describe('echoes', () => {
+  const policy = compileRedactionPolicy({});
+
+  it('redacts an unlabelled copy of a value a label revealed as a secret', () => {
+    const s = policy.newSession();
+    const text = `my secret is ${FAKE.awsSecret}\naws_secret_access_key=${FAKE.awsSecret}`;
+    expect(s.redact(text).text).toBe('my secret is [AWS_SECRET_KEY_1]\naws_secret_access_key=[AWS_SECRET_KEY_1]');
+    expect(s.findings()).toEqual({ aws_secret_key: 2 });
+  });
+
+  it('sweeps values revealed by an earlier message of the session', () => {
+    const s = policy.newSession();
+    expect(s.redact(FAKE.dbUrl).text).toBe('postgres://app:[URL_PASSWORD_1]@db.internal:5432/prod');
+    expect(s.redact('and the password FAKE-s3cret-pw works in psql').text).toBe('and the password [URL_PASSWORD_1] works in psql');
+  });
+
+  it('does not sweep short values, which would hit ordinary words', () => {
+    const s = policy.newSession();
+    expect(s.redact('redis://:hunter2@cache:6379 says hunter2').text).toBe('redis://:[URL_PASSWORD_1]@cache:6379 says hunter2');
+  });
+});
+
 describe('overlaps', () => {
   it('prefers secrets over custom patterns over PII, then the longer span', () => {
     const policy = compileRedactionPolicy({

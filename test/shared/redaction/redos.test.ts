@@ -70,6 +70,19 @@ const INPUTS: Record<string, (size: number) => string> = {
   emoji: fill('\u{1F600}'),
 };
 
+/** Distinct labelled secrets, each echoed: stresses the echo sweep's automaton. */
+INPUTS['distinct-secrets'] = (size) => {
+  const parts: string[] = [];
+  let len = 0;
+  for (let i = 0; len < size; i++) {
+    const v = `FAKEfake/FAKEfake+FAKE${String(i).padStart(18, '0')}`;
+    const part = `aws_secret_access_key=${v} ${v} `;
+    parts.push(part);
+    len += part.length;
+  }
+  return parts.join('').slice(0, size);
+};
+
 function timeMs(fn: () => void): number {
   let best = Infinity;
   for (let i = 0; i < RUNS; i++) {
