@@ -5,6 +5,7 @@
  *   kong.request.get_path               (2)  which OpenAI endpoint (skipped without a body)
  *   kong.request.get_raw_body           (3)  only for a JSON body the preflight accepts
  *   kong.service.request.set_raw_body   (4)  only when a stage changed the body
+ *   kong.ctx.shared.set(placeholders)        only with share_placeholders, when one was used
  *   kong.ctx.shared.set("llm_guard", …) (5)  the request facts, which are also the bypass mark
  *
  * A request without a body costs 2 calls, a checked unchanged one 4, a rewritten one
@@ -16,7 +17,7 @@
  */
 import { failClosed } from '../shared/fail-closed';
 import { parsePluginConfig, PluginConfigError } from '../shared/kong-config';
-import { CTX_KEYS } from '../shared/marks';
+import { CTX_KEYS, SHARED_VALUES } from '../shared/marks';
 import { internalError, reject } from '../shared/openai-error';
 import { headerValue, type HeaderMultiMap, type KongPdk } from '../shared/pdk';
 import { configFingerprint, sharedPerConfig } from '../shared/per-config';
@@ -98,6 +99,7 @@ export class LlmGuardHandler {
 
     if (!decision.ok) return reject(kong, decision.rejection);
     if (decision.body !== null) await kong.service.request.setRawBody(decision.body);
+    if (decision.placeholders !== null) await kong.ctx.shared.set(SHARED_VALUES.placeholders, decision.placeholders);
     await kong.ctx.shared.set(CTX_KEY, decision.facts);
   }
 }

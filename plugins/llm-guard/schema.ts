@@ -49,6 +49,11 @@ const redaction = record(
       description: 'Per entity type (email, phone, payment_card, iban, us_ssn, ipv4, ipv6, openai_key, ...): redact (stable placeholders such as [EMAIL_1]), mask, block (400) or allow; unlisted types use the built-in default.',
     }),
     custom_patterns: array(redactionPattern, { default: [], description: 'Extra sensitive-data patterns.' }),
+    share_placeholders: boolean({
+      default: false,
+      description:
+        'Publish the request\'s placeholder-to-value map in kong.ctx.shared (llm_guard_placeholders) so llm-response-guard can put the values back into the answer; one more PDK call when a placeholder was used. The map holds the redacted data: never log kong.ctx.shared wholesale.',
+    }),
   },
   { required: true, description: 'Redaction of personal data and secrets in prompts.' },
 );

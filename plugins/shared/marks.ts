@@ -20,6 +20,16 @@ export const CTX_KEYS = {
 export type SuitePlugin = keyof typeof CTX_KEYS;
 
 /**
+ * Other per-request values in `kong.ctx.shared` (not marks; the usage shape has its
+ * own key in plugins/shared/usage.ts). The placeholder map
+ * holds the very data llm-guard redacted: it is for llm-response-guard only and must
+ * never be logged.
+ */
+export const SHARED_VALUES = {
+  placeholders: 'llm_guard_placeholders',
+} as const;
+
+/**
  * What llm-auth publishes under `CTX_KEYS['llm-auth']` for the other plugins
  * (schemas/shared/llm-identity.json). Read it back as `ReceivedIdentity`: the value
  * crosses Kong's Lua side, where a null member disappears.

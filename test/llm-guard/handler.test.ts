@@ -38,7 +38,8 @@ services:
               denied_parameters: [logit_bias]
               unknown_endpoints: deny`)}${route('flag', `
               injection: { action: flag }`)}${route('inline', `
-              offload_bytes: 2097152`)}${route('plain', '')}
+              offload_bytes: 2097152`)}${route('plain', '')}${route('share', `
+              redaction: { share_placeholders: true }`)}
 `;
 }
 
@@ -103,6 +104,14 @@ describe('llm-guard through the bridge', () => {
     expect(JSON.stringify(bridge.traces.at(-1)!.shared)).not.toContain('jane.doe');
     // read, path, body, one rewrite, the facts
     expect(calls()).toEqual(['kong.request.get_headers', 'kong.request.get_path', 'kong.request.get_raw_body', 'kong.service.request.set_raw_body', 'kong.ctx.shared.set']);
+  });
+
+  it('hands the placeholder map to later plugins only when share_placeholders is on', async () => {
+    await client('share').chat.completions.create(chat('Write to jane.doe@example.com'));
+    expect(bridge.traces.at(-1)!.shared.llm_guard_placeholders).toEqual({ '[EMAIL_1]': 'jane.doe@example.com' });
+    expect(calls()).toContain('kong.service.request.set_raw_body');
+    await client('plain').chat.completions.create(chat('Write to jane.doe@example.com'));
+    expect(bridge.traces.at(-1)!.shared.llm_guard_placeholders).toBeUndefined();
   });
 
   it('refuses a prompt with a type configured to block, naming the type but not the value', async () => {

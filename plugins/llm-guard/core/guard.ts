@@ -58,8 +58,11 @@ export interface GuardInput {
 
 export type GuardDecision =
   | { ok: false; rejection: Rejection }
-  /** `body`: what to forward instead of the client's, null when unchanged. */
-  | { ok: true; body: string | null; facts: RequestFacts };
+  /**
+   * `body`: what to forward instead of the client's, null when unchanged;
+   * `placeholders`: placeholder to original, when `share_placeholders` is on and any was used.
+   */
+  | { ok: true; body: string | null; facts: RequestFacts; placeholders: Record<string, string> | null };
 
 /** A config that cannot run: the message names the field, never a value. */
 export class GuardConfigError extends Error {
@@ -133,6 +136,13 @@ export function preflight(guard: CompiledGuard, head: RequestHead): Preflight {
 
 export function tooLarge(max: number): Rejection {
   return invalid(413, 'request_too_large', `The request body is larger than this gateway accepts (${max} bytes).`);
+}
+
+/** A map as a plain object whose keys are all own data members. */
+function ownObject(map: ReadonlyMap<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of map) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  return out;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -212,9 +222,11 @@ export function runGuard(guard: CompiledGuard, input: GuardInput): GuardDecision
   }
 
   const rewritten = replacements.size > 0 || checked.clamped.length > 0 || usageInjected;
+  const shared = session && config.redaction.share_placeholders && session.placeholderCount > 0 ? ownObject(session.placeholders()) : null;
   return {
     ok: true,
     body: rewritten ? JSON.stringify(body) : null,
+    placeholders: shared,
     facts: {
       endpoint,
       model,

@@ -88,6 +88,12 @@ export interface RedactionSession {
   findings(): Record<string, number>;
   /** `text` with this session's placeholders (redact and block) replaced by their originals. */
   restore(text: string): string;
+  /**
+   * Placeholder to original value, for a later stage of the same request (restoring
+   * an answer). It holds the very data redaction removed: keep it per request and
+   * never log it.
+   */
+  placeholders(): ReadonlyMap<string, string>;
   /** Distinct placeholders handed out in this session. */
   readonly placeholderCount: number;
 }
@@ -319,6 +325,10 @@ class Session implements RedactionSession {
   restore(text: string): string {
     if (typeof text !== 'string' || this.originalOf.size === 0 || !text.includes('[')) return text;
     return text.replace(PLACEHOLDER, (whole: string) => this.originalOf.get(whole) ?? whole);
+  }
+
+  placeholders(): ReadonlyMap<string, string> {
+    return new Map(this.originalOf);
   }
 
   /** Remembers placeholder-shaped text of an input so no placeholder collides with it. */
