@@ -1,0 +1,111 @@
+import fc from 'fast-check';
+import { readUsage, usageFromOpenAi, USAGE_CTX_KEY, type LlmUsage } from '../../plugins/shared/usage';
+import { luaRoundTrip } from '../bridge/lua-values';
+
+describe('usageFromOpenAi', () => {
+  it('reads Chat Completions usage with its details', () => {
+    expect(
+      usageFromOpenAi({
+        prompt_tokens: 19,
+        completion_tokens: 10,
+        total_tokens: 29,
+        prompt_tokens_details: { cached_tokens: 3, audio_tokens: 0 },
+        completion_tokens_details: { reasoning_tokens: 4, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      }),
+    ).toEqual({ prompt_tokens: 19, completion_tokens: 10, total_tokens: 29, cached_tokens: 3, reasoning_tokens: 4 });
+  });
+
+  it('reads legacy Completions usage, details unknown', () => {
+    expect(usageFromOpenAi({ prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 })).toEqual({
+      prompt_tokens: 5,
+      completion_tokens: 7,
+      total_tokens: 12,
+      cached_tokens: null,
+      reasoning_tokens: null,
+    });
+  });
+
+  it('reads Embeddings usage as zero completion tokens', () => {
+    expect(usageFromOpenAi({ prompt_tokens: 8, total_tokens: 8 })).toEqual({
+      prompt_tokens: 8,
+      completion_tokens: 0,
+      total_tokens: 8,
+      cached_tokens: null,
+      reasoning_tokens: null,
+    });
+  });
+
+  it('maps Responses usage onto the Chat names', () => {
+    expect(
+      usageFromOpenAi({
+        input_tokens: 36,
+        input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+        output_tokens: 87,
+        output_tokens_details: { reasoning_tokens: 64 },
+        total_tokens: 123,
+      }),
+    ).toEqual({ prompt_tokens: 36, completion_tokens: 87, total_tokens: 123, cached_tokens: 0, reasoning_tokens: 64 });
+  });
+
+  it('treats null details as unknown', () => {
+    expect(usageFromOpenAi({ prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, prompt_tokens_details: null })?.cached_tokens).toBeNull();
+  });
+
+  it.each([
+    ['null', null],
+    ['an array', [1, 2]],
+    ['a string', '{"prompt_tokens":1}'],
+    ['no prompt tokens', { completion_tokens: 1, total_tokens: 1 }],
+    ['no total', { prompt_tokens: 1, completion_tokens: 1 }],
+    ['a negative count', { prompt_tokens: -1, completion_tokens: 1, total_tokens: 0 }],
+    ['a fractional count', { prompt_tokens: 1.5, completion_tokens: 1, total_tokens: 2.5 }],
+    ['a string count', { prompt_tokens: '1', completion_tokens: 1, total_tokens: 2 }],
+    ['an unsafe integer', { prompt_tokens: 2 ** 60, completion_tokens: 0, total_tokens: 2 ** 60 }],
+    ['Responses usage without output tokens', { input_tokens: 3, total_tokens: 3 }],
+    ['a bad cached count', { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, prompt_tokens_details: { cached_tokens: -2 } }],
+    ['details that are not an object', { input_tokens: 1, output_tokens: 1, total_tokens: 2, output_tokens_details: 7 }],
+  ])('refuses %s', (_name, value) => {
+    expect(usageFromOpenAi(value)).toBeNull();
+  });
+
+  it('never throws and returns only non-negative integers (property)', () => {
+    fc.assert(
+      fc.property(fc.anything(), (v) => {
+        const u = usageFromOpenAi(v);
+        if (u === null) return;
+        for (const n of [u.prompt_tokens, u.completion_tokens, u.total_tokens]) expect(Number.isSafeInteger(n) && n >= 0).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('readUsage', () => {
+  const FULL: LlmUsage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15, cached_tokens: 2, reasoning_tokens: 1, source: 'stream' };
+  const SPARSE: LlmUsage = { prompt_tokens: 3, completion_tokens: 0, total_tokens: 3, cached_tokens: null, reasoning_tokens: null, source: 'response' };
+
+  it('uses the key the Lua body_filter writes', () => {
+    expect(USAGE_CTX_KEY).toBe('llm_usage');
+  });
+
+  it('reads a published usage back unchanged through Lua', () => {
+    expect(readUsage(luaRoundTrip(FULL))).toEqual(FULL);
+  });
+
+  it('reads absent members (Lua nil) as null', () => {
+    const back = luaRoundTrip(SPARSE) as Record<string, unknown>;
+    expect('cached_tokens' in back).toBe(false);
+    expect(readUsage(back)).toEqual(SPARSE);
+  });
+
+  it.each([
+    ['an empty table', []],
+    ['an empty object', {}],
+    ['no source', { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }],
+    ['an unknown source', { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, source: 'guess' }],
+    ['a bad reasoning count', { ...SPARSE, reasoning_tokens: 'x' }],
+    ['a missing completion count', { prompt_tokens: 1, total_tokens: 1, source: 'response' }],
+  ])('refuses %s', (_name, value) => {
+    expect(readUsage(value)).toBeNull();
+  });
+});
