@@ -14,6 +14,7 @@ export const CTX_KEYS = {
   'llm-auth': 'llm_auth',
   'llm-rate-limit': 'llm_rate_limit',
   'llm-guard': 'llm_guard',
+  'llm-response-guard': 'llm_response_guard',
   'llm-audit': 'llm_audit',
 } as const;
 

@@ -45,7 +45,9 @@ export interface KongPdk {
     };
     response: {
       getRawBody(): Promise<Uint8Array>;
+      /** `{}` in a JS response phase (buffered: Kong's table has only an __index); use getHeader. */
       getHeaders(max?: number): Promise<HeaderMultiMap>;
+      getHeader(name: string): Promise<string | undefined>;
       getStatus(): Promise<number>;
     };
   };

@@ -70,11 +70,19 @@ describe('bypass guard (post-function Lua in kong/kong.yml)', () => {
     }
   });
 
-  it('requires the mark of every plugin of ours enabled on the routes it guards', () => {
-    for (const guard of guards) {
-      const required = new Set(parseBypassGuard(guard.config).required);
-      const ours = decl.plugins.filter((p) => p.name.startsWith('llm-') && (!guard.service || p.service?.id === guard.service.id || p.route?.service.id === guard.service.id));
-      for (const p of ours) expect({ plugin: p.name, required: required.has(p.name.replace(/-/g, '_')) }).toEqual({ plugin: p.name, required: true });
+  it('requires, on every route, exactly the marks of our plugins that run there', () => {
+    // the most specific entity of a plugin name applies (route, then service, then global)
+    const effective = (name: string, route: (typeof decl.routes)[number]) =>
+      decl.plugins.find((p) => p.name === name && p.route?.id === route.id) ??
+      decl.plugins.find((p) => p.name === name && !p.route && p.service?.id === route.service.id) ??
+      decl.plugins.find((p) => p.name === name && !p.route && !p.service);
+    const ours = [...new Set(decl.plugins.filter((p) => p.name.startsWith('llm-')).map((p) => p.name))];
+    for (const route of decl.routes) {
+      const guard = effective('post-function', route)!;
+      const required = [...parseBypassGuard(guard.config).required].sort();
+      const running = ours.filter((name) => effective(name, route)).map((name) => name.replace(/-/g, '_')).sort();
+      // a missing mark lets a skipped plugin through; an extra one answers 503 to every request
+      expect({ route: route.name, required }).toEqual({ route: route.name, required: running });
     }
   });
 
