@@ -263,14 +263,20 @@ export class TextRewriter {
   private restoreIn(text: string, segments: Segment[]): Segment[] {
     const map = this.placeholders;
     if (map === null || map.size === 0) return segments;
+    // one search over the whole text (per segment, a search for the next `[` could run
+    // to the end of the text each time); a match counts only inside one kept stretch
+    const found = [...findPlaceholders(text, 0, text.length, map, this.longestPlaceholder)];
     const out: Segment[] = [];
+    let f = 0;
     for (const seg of segments) {
       if (seg.out !== null) {
         out.push(seg.mixed === true ? { ...seg, out: this.restoreMixed(seg.out) } : seg);
         continue;
       }
       let at = seg.start;
-      for (const [start, end, original] of findPlaceholders(text, seg.start, seg.end, map, this.longestPlaceholder)) {
+      while (f < found.length && found[f][0] < seg.start) f++;
+      for (; f < found.length && found[f][1] <= seg.end; f++) {
+        const [start, end, original] = found[f];
         if (start > at) out.push({ start: at, end: start, out: null });
         out.push({ start, end, out: original });
         at = end;
