@@ -100,6 +100,14 @@ describe('restore', () => {
     expect(r.rewrite([`[EMAIL_1] and ${FAKE.email}`]).join('')).toBe('alice@client.example and [EMAIL_1]');
   });
 
+  it('in a fallback cut, restores request placeholders but not the answer session\'s own', () => {
+    const r = rewriter({}, placeholders);
+    expect(r.rewrite([`secret_key=${FAKE.awsSecret} ${FAKE.email}`]).join('')).toBe('secret_key=[AWS_SECRET_KEY_1] [EMAIL_1]');
+    // bare secret: the cut falls back; [PHONE_1] is only the request's, [EMAIL_1] is also the answer's
+    const out = r.rewrite([`${FAKE.awsSecret} [PHONE_1] [EMAIL_1] `, `${FAKE.email} end`]);
+    expect(out.join('')).toBe('[AWS_SECRET_KEY_1] +1 (415) 555-0100 [EMAIL_1] [EMAIL_1] end');
+  });
+
   it('leaves unknown placeholders and brackets alone', () => {
     expect(rewriter(null, placeholders).rewrite(['[EMAIL_9] [[PHONE_1]] [', 'x]']).join('')).toBe('[EMAIL_9] [+1 (415) 555-0100] [x]');
   });
@@ -122,6 +130,24 @@ describe('answerTexts and rewriteAnswer', () => {
     };
     const groups = answerTexts({ kind: 'json', value });
     expect(groups.map((g) => g.map((p) => p.holder[p.key]))).toEqual([['c'], ['r'], ['{"to":"x"}'], ['legacy']]);
+  });
+
+  it('finds Responses output texts, refusals and function call arguments', () => {
+    const value = {
+      output: [
+        { type: 'reasoning', summary: [{ type: 'summary_text', text: 'not rewritten' }] },
+        { type: 'message', content: [{ type: 'output_text', text: 'a' }, { type: 'refusal', refusal: 'b' }] },
+        { type: 'function_call', name: 'f', arguments: '{}' },
+      ],
+    };
+    expect(answerTexts({ kind: 'json', value }).map((g) => g.map((p) => p.holder[p.key]))).toEqual([['a'], ['b'], ['{}']]);
+  });
+
+  it('joins a Completions stream per choice', () => {
+    const chunk = (index: number, text: string) => ({ object: 'text_completion', choices: [{ index, text }] });
+    const answer = { kind: 'sse' as const, events: parseSse([chunk(0, 'jane.doe@'), chunk(1, 'x'), chunk(0, 'example.com')].map((e) => `data: ${JSON.stringify(e)}\n\n`).join(''))! };
+    rewriteAnswer(answer, rewriter());
+    expect(answer.events.map((e) => (e.json as any).choices[0].text)).toEqual(['', 'x', '[EMAIL_1]']);
   });
 
   it('groups deltas per choice and per tool call', () => {
