@@ -52,7 +52,17 @@ const CL100K = ['gpt-4', 'gpt-3.5', 'gpt-35', 'text-embedding-3', 'text-embeddin
 
 interface Encoder {
   countTokens(text: string, options?: { disallowedSpecial?: Set<string> }): number;
+  setMergeCacheSize(size: number): void;
 }
+
+/**
+ * gpt-tokenizer's merge cache (100,000 pieces, oldest evicted on every miss once
+ * full) turns text it has not seen into its worst case: 512 KiB of random letters
+ * went from 0.5 s to 3–4.6 s per count once the cache had filled (measured,
+ * bench/guard.ts). Without it prose costs ~25% more (20 → 25 ms per 512 KiB) and the
+ * worst case stays at 0.5 s: a client cannot make the next request slower.
+ */
+const MERGE_CACHE_SIZE = 0;
 
 const encoders = new Map<EncodingName, Encoder>();
 
@@ -62,6 +72,7 @@ function encoder(name: EncodingName): Encoder {
     // loaded on first use: each table costs ~200 ms and tens of MB
     /* eslint-disable @typescript-eslint/no-require-imports */
     e = (name === 'o200k_base' ? require('gpt-tokenizer/encoding/o200k_base') : require('gpt-tokenizer/encoding/cl100k_base')) as Encoder;
+    e.setMergeCacheSize(MERGE_CACHE_SIZE);
     encoders.set(name, e);
   }
   return e;
