@@ -1,0 +1,101 @@
+/**
+ * llm-response-guard's Kong adapter. It has a response phase, so Kong buffers the
+ * whole answer on every route where it is enabled: a stream reaches the client in
+ * one piece at the end. Enable it only where answers must be checked.
+ *
+ *   access:   kong.service.request.set_header("accept-encoding", "identity")  (1)
+ *             kong.ctx.shared.set("llm_response_guard")      (2)  the bypass mark
+ *   response: kong.service.response.get_status                (1)
+ *             kong.service.response.get_header("content-type") (2)  get_headers is {} when buffered
+ *             kong.service.response.get_raw_body              (3)
+ *             kong.ctx.shared.get(placeholders)                  only with restore_placeholders
+ *             kong.ctx.shared.set("llm_usage", …)             (4)  when the answer reports usage
+ *             kong.response.exit(status, body)                   only when the answer changed or is withheld
+ *
+ * A plugin cannot replace the body any other way from a JS response phase
+ * (kong.response.set_raw_body is body_filter only): `exit` sends the new body with
+ * the upstream's headers and a new Content-Length.
+ */
+import { failClosed } from '../shared/fail-closed';
+import { parsePluginConfig, PluginConfigError } from '../shared/kong-config';
+import { CTX_KEYS, SHARED_VALUES } from '../shared/marks';
+import { internalError, reject } from '../shared/openai-error';
+import type { KongPdk } from '../shared/pdk';
+import { sharedPerConfig } from '../shared/per-config';
+import { safeError } from '../shared/safe-error';
+import { USAGE_CTX_KEY } from '../shared/usage';
+import { compileResponseGuard, runResponseGuard, type CompiledResponseGuard } from './core/guard';
+import { Schema, type LlmResponseGuardConfig } from './schema';
+
+export const PLUGIN_NAME = 'llm-response-guard';
+const CTX_KEY = CTX_KEYS[PLUGIN_NAME];
+const MARK = Object.freeze({ checked: true });
+
+type Ready = { ok: true; config: LlmResponseGuardConfig; guard: CompiledResponseGuard };
+type Broken = { ok: false; reason: string };
+
+/** The placeholder map as it comes back from Kong: own string members only. */
+function placeholderMap(value: unknown): Map<string, string> | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out.set(k, v);
+  return out.size > 0 ? out : null;
+}
+
+export class LlmResponseGuardHandler {
+  private readonly state: Ready | Broken;
+  private reportedBroken = false;
+
+  constructor(raw: unknown) {
+    try {
+      const config = parsePluginConfig<LlmResponseGuardConfig>(Schema, raw);
+      this.state = sharedPerConfig(PLUGIN_NAME, config, (): Ready => ({ ok: true, config, guard: compileResponseGuard(config) }));
+    } catch (err) {
+      const known = err instanceof PluginConfigError || (err instanceof Error && /ConfigError$/.test(err.name));
+      this.state = { ok: false, reason: known ? (err as Error).message : safeError(err).error };
+    }
+  }
+
+  /**
+   * Asks OpenAI for an uncompressed answer (the guard reads the body as sent, and an
+   * answer it rewrites must not keep the upstream's Content-Encoding), then marks the
+   * request: the bypass guard then knows this plugin's server is up for the answer.
+   */
+  async access(kong: KongPdk): Promise<void> {
+    await failClosed(kong, PLUGIN_NAME, async (k) => {
+      if (!this.state.ok) return this.broken(k);
+      await k.service.request.setHeaders({ 'accept-encoding': 'identity' });
+      await k.ctx.shared.set(CTX_KEY, MARK);
+    });
+  }
+
+  async response(kong: KongPdk): Promise<void> {
+    await failClosed(kong, PLUGIN_NAME, (k) => this.check(k));
+  }
+
+  private async broken(kong: KongPdk): Promise<void> {
+    const { reason } = this.state as Broken;
+    if (!this.reportedBroken) {
+      this.reportedBroken = true;
+      await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'invalid_config', error: reason }));
+    }
+    return reject(kong, internalError('llm_response_guard_misconfigured'));
+  }
+
+  private async check(kong: KongPdk): Promise<void> {
+    if (!this.state.ok) return this.broken(kong);
+    const { config, guard } = this.state;
+    const status = await kong.service.response.getStatus();
+    const contentType = (await kong.service.response.getHeader('content-type')) ?? null;
+    const body = await kong.service.response.getRawBody();
+    const placeholders = config.restore_placeholders ? placeholderMap(await kong.ctx.shared.get(SHARED_VALUES.placeholders)) : null;
+
+    const decision = runResponseGuard(guard, { contentType, status, body, placeholders });
+    // before any exit: Kong answers nothing after one
+    if (decision.usage) await kong.ctx.shared.set(USAGE_CTX_KEY, decision.usage);
+    if (decision.action === 'pass') return;
+    if (decision.action === 'reject') return reject(kong, decision.rejection);
+    const headers: Record<string, string> = contentType !== null ? { 'Content-Type': contentType } : {};
+    return kong.response.exit(status, decision.body, headers);
+  }
+}
