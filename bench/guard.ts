@@ -11,7 +11,7 @@
  *
  * Bridge: POST /v1/chat/completions with a ~300-byte chat body through the bridge and
  * the real plugin servers: no plugin (baseline), llm-auth (API key), llm-guard
- * (defaults), llm-auth + llm-guard. BENCH_GUARD_REQUESTS (default 2000) per scenario
+ * (defaults), llm-auth + llm-guard, llm-response-guard (defaults), all three. BENCH_GUARD_REQUESTS (default 2000) per scenario
  * and round; the harness's rounds and medians of per-round ratios.
  */
 import { parsePluginConfig } from '../plugins/shared/kong-config';
@@ -120,6 +120,9 @@ function kongYml(keyHash: string): string {
   const guard = `
           - name: llm-guard
             config: {}`;
+  const responseGuard = `
+          - name: llm-response-guard
+            config: {}`;
   const route = (name: string, plugins: string) => `
       - name: ${name}
         paths: [/${name}/v1]
@@ -128,7 +131,7 @@ function kongYml(keyHash: string): string {
 services:
   - name: openai
     url: http://127.0.0.1:1/v1
-    routes:${route('baseline', '')}${route('auth', authPlugin('api_key', keyHash))}${route('guard', guard)}${route('auth-guard', authPlugin('api_key', keyHash) + guard)}
+    routes:${route('baseline', '')}${route('auth', authPlugin('api_key', keyHash))}${route('guard', guard)}${route('auth-guard', authPlugin('api_key', keyHash) + guard)}${route('rguard', responseGuard)}${route('all', authPlugin('api_key', keyHash) + guard + responseGuard)}
 consumers:
   - username: bench
 `;
@@ -144,6 +147,7 @@ async function expectPluginsRun(base: string, auth: Record<string, string>): Pro
     ['llm-auth + llm-guard (guard)', post('auth-guard', auth, injection), 400],
     ['llm-auth + llm-guard (auth)', post('auth-guard', {}, chatBody('hello')), 401],
     ['llm-auth', post('auth', {}, chatBody('hello')), 401],
+    ['all three (guard)', post('all', auth, injection), 400],
   ];
   for (const [name, res, status] of checks) {
     const r = await res;
@@ -170,6 +174,9 @@ export async function benchGuardBridge(): Promise<number> {
         { name: 'llm-auth, API key', path: '/auth/v1/chat/completions', method: 'POST', body, headers: auth },
         { name: 'llm-guard, defaults', path: '/guard/v1/chat/completions', method: 'POST', body },
         { name: 'llm-auth + llm-guard', path: '/auth-guard/v1/chat/completions', method: 'POST', body, headers: auth },
+        // buffers the answer and redacts the e-mail the mock echoes back
+        { name: 'llm-response-guard, defaults', path: '/rguard/v1/chat/completions', method: 'POST', body },
+        { name: 'llm-auth + llm-guard + llm-response-guard', path: '/all/v1/chat/completions', method: 'POST', body, headers: auth },
       ],
       requests,
     );
