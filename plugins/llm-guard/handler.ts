@@ -2,14 +2,15 @@
  * llm-guard's Kong adapter: reads what the guard needs, asks the core, acts.
  *
  *   kong.request.get_headers            (1)  Content-Type, Content-Length
- *   kong.request.get_path               (2)  which OpenAI endpoint (skipped without a body)
+ *   kong.request.get_path               (2)  which OpenAI endpoint: only with endpoint "auto", and a body
  *   kong.request.get_raw_body           (3)  only for a JSON body the preflight accepts
  *   kong.service.request.set_raw_body   (4)  only when a stage changed the body
  *   kong.ctx.shared.set(placeholders)        only with share_placeholders, when one was used
  *   kong.ctx.shared.set("llm_guard", …) (5)  the request facts, which are also the bypass mark
  *
- * A request without a body costs 2 calls, a checked unchanged one 4, a rewritten one
- * 5; a rejection ends with `kong.response.exit` instead of the last two. The facts
+ * A request without a body costs 2 calls; a checked one 3 (unchanged) or 4 (rewritten)
+ * on a route that names its endpoint, one more with "auto"; a rejection ends with
+ * `kong.response.exit` instead of the last two. The facts
  * go last: a server that dies mid-phase leaves no mark, and the bypass guard answers 503.
  *
  * Kong fails open when a handler throws, so the phase runs under failClosed: an
@@ -85,7 +86,7 @@ export class LlmGuardHandler {
     const hasBody = length !== null ? length > 0 : headerValue(headers, 'transfer-encoding') !== undefined;
     if (!hasBody && config.unknown_endpoints === 'allow') return kong.ctx.shared.set(CTX_KEY, NOT_CHECKED);
 
-    const path = await kong.request.getPath();
+    const path = config.endpoint === 'auto' ? await kong.request.getPath() : null;
     const pre = preflight(guard, { path, contentType: headerValue(headers, 'content-type') ?? null, contentLength: length, hasBody });
     if (pre.action === 'reject') return reject(kong, pre.rejection);
     if (pre.action === 'pass') return kong.ctx.shared.set(CTX_KEY, NOT_CHECKED);

@@ -59,6 +59,12 @@ const redaction = record(
 );
 
 export const fields = {
+  endpoint: string({
+    default: 'auto',
+    one_of: ['auto', 'chat.completions', 'completions', 'embeddings', 'responses'],
+    description:
+      'The OpenAI endpoint this route serves: auto reads the request path (one more PDK call); naming it saves that call, for a route whose paths match that one endpoint exactly (e.g. "~/v1/chat/completions$"), never one that also serves other paths.',
+  }),
   max_body_bytes: integer({
     default: 1048576,
     between: [1, BODY_BUFFER_BYTES],

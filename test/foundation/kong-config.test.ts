@@ -7,7 +7,7 @@
 import fs = require('fs');
 import path = require('path');
 import yaml = require('js-yaml');
-import { loadDeclarative } from '../bridge/declarative';
+import { loadDeclarative, matchRoute } from '../bridge/declarative';
 import { CONTAINER_PATHS, parseNginxSize, readKongEnv, REPO_ROOT } from '../bridge/kong-settings';
 import { pluginNames } from '../../scripts/build-plugin-dirs';
 import { updateReadme } from '../../scripts/gen-config-docs';
@@ -76,8 +76,11 @@ describe('kong/ configuration', () => {
 
   it('has the routes OpenAI clients use and an admin route apart from them', () => {
     const decl = loadDeclarative(read('kong.yml'));
-    const paths = decl.routes.flatMap((r) => r.paths);
-    for (const p of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/models', '/v1/files']) expect(paths).toContain(p);
+    const routed: Array<[string, string]> = [
+      ['POST', '/v1/chat/completions'], ['POST', '/v1/completions'], ['POST', '/v1/embeddings'], ['POST', '/v1/responses'],
+      ['GET', '/v1/responses/resp_1'], ['GET', '/v1/models'], ['POST', '/v1/files'], ['POST', '/checked/v1/chat/completions'],
+    ];
+    for (const [method, p] of routed) expect({ method, p, routed: matchRoute(decl.routes, method, p) !== null }).toEqual({ method, p, routed: true });
     const admin = decl.routes.find((r) => r.name === 'openai-admin')!;
     const adminAuth = decl.plugins.find((p) => p.name === 'llm-auth' && p.route?.id === admin.id)!;
     expect(adminAuth.config.required_scopes).toEqual(['openai:admin']);

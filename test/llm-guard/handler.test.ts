@@ -39,7 +39,8 @@ services:
               unknown_endpoints: deny`)}${route('flag', `
               injection: { action: flag }`)}${route('inline', `
               offload_bytes: 2097152`)}${route('plain', '')}${route('share', `
-              redaction: { share_placeholders: true }`)}
+              redaction: { share_placeholders: true }`)}${route('fixed', `
+              endpoint: chat.completions`)}
 `;
 }
 
@@ -170,6 +171,14 @@ describe('llm-guard through the bridge', () => {
     expect(facts()!.prompt_tokens).toBeGreaterThan(0);
     // nothing changed: no set_raw_body
     expect(calls()).toEqual(['kong.request.get_headers', 'kong.request.get_path', 'kong.request.get_raw_body', 'kong.ctx.shared.set']);
+  });
+
+  it('makes at most 4 PDK calls on a route that names its endpoint: read headers and body, rewrite, facts', async () => {
+    await client('fixed').chat.completions.create(chat('Write to jane.doe@example.com'));
+    expect(mock.requests[0].body).not.toContain('jane.doe@example.com');
+    expect(calls()).toEqual(['kong.request.get_headers', 'kong.request.get_raw_body', 'kong.service.request.set_raw_body', 'kong.ctx.shared.set']);
+    await client('fixed').chat.completions.create(chat('nothing to change'));
+    expect(calls()).toEqual(['kong.request.get_headers', 'kong.request.get_raw_body', 'kong.ctx.shared.set']);
   });
 
   it('passes a request without a body with 2 calls (GET /v1/models)', async () => {

@@ -37,7 +37,8 @@ export interface CompiledGuard {
 
 /** What the adapter knows from the request line and headers, before the body. */
 export interface RequestHead {
-  path: string;
+  /** null when the route names its endpoint (the path was not read). */
+  path: string | null;
   contentType: string | null;
   /** null: not given (no body, or a chunked one). */
   contentLength: number | null;
@@ -113,10 +114,13 @@ export function compileGuard(config: LlmGuardConfig): CompiledGuard {
   };
 }
 
-/** Decides from the head alone: nothing is read that the guard would not accept. */
+/**
+ * Decides from the head alone: nothing is read that the guard would not accept. The
+ * endpoint is the route's (`config.endpoint`), else found from the path.
+ */
 export function preflight(guard: CompiledGuard, head: RequestHead): Preflight {
   const { config } = guard;
-  const endpoint = endpointOf(head.path);
+  const endpoint = config.endpoint !== 'auto' ? config.endpoint : head.path === null ? null : endpointOf(head.path);
   if (endpoint === null) {
     if (config.unknown_endpoints === 'deny') {
       return { action: 'reject', rejection: invalid(403, 'endpoint_not_allowed', 'This gateway route accepts only chat completions, completions, embeddings and responses requests.', null, 'permission_error') };
