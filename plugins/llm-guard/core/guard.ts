@@ -21,7 +21,7 @@ import { jsonFailureRejection, parseJsonBody, type JsonLimits } from '../../shar
 import { endpointOf, promptTexts, replaceTexts, type Endpoint } from '../../shared/request/openai';
 import type { RequestFacts } from '../../shared/request/facts';
 import { countPromptTokens, requestedCompletionTokens } from '../../shared/request/tokens';
-import { compileCustomSchema, compileOpenAiValidators, validateRequest, type CustomValidator } from '../../shared/request/validate';
+import { compileOpenAiValidators, compileSchemaText, validateRequest, type CustomValidator } from '../../shared/request/validate';
 import type { LlmGuardConfig } from '../schema';
 import { compileInjectionPolicy, stripInvisible, type InjectionFinding, type InjectionPolicy } from './injection';
 import { compileRequestPolicy, type RequestPolicy } from './policy/policy';
@@ -65,11 +65,6 @@ export type GuardDecision =
    */
   | { ok: true; body: string | null; facts: RequestFacts; placeholders: Record<string, string> | null };
 
-/** A config that cannot run: the message names the field, never a value. */
-export class GuardConfigError extends Error {
-  override name = 'GuardConfigError';
-}
-
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
 
 const invalid = (status: number, code: string, message: string, param: string | null = null, type: Rejection['type'] = 'invalid_request_error'): Rejection => ({
@@ -82,19 +77,11 @@ const invalid = (status: number, code: string, message: string, param: string | 
 
 /**
  * Checks and compiles a config once per instance (patterns, schemas, globs).
- * @throws GuardConfigError, or the cores' own config errors (they name fields only)
+ * @throws the cores' config errors (SchemaConfigError, InjectionConfigError,
+ *   RedactionConfigError, PolicyConfigError): they name fields, never values
  */
 export function compileGuard(config: LlmGuardConfig): CompiledGuard {
-  let customSchema: CustomValidator | null = null;
-  if (config.custom_schema !== null) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(config.custom_schema);
-    } catch {
-      throw new GuardConfigError('custom_schema: not valid JSON');
-    }
-    customSchema = compileCustomSchema(parsed);
-  }
+  const customSchema = config.custom_schema !== null ? compileSchemaText('custom_schema', config.custom_schema) : null;
   if (config.validate_schema) compileOpenAiValidators();
   return {
     config,

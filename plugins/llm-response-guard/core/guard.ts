@@ -22,7 +22,7 @@
  */
 import type { Rejection } from '../../shared/openai-error';
 import { compileRedactionPolicy, type Action, type BuiltinEntityType, type RedactionPolicy } from '../../shared/redaction';
-import { compileCustomSchema, type CustomValidator } from '../../shared/request/validate';
+import { compileSchemaText, type CustomValidator } from '../../shared/request/validate';
 import { usageFromOpenAi, type LlmUsage } from '../../shared/usage';
 import { parseAnswer, serializeSse, type Answer, type AnswerFailureCode } from './answer';
 import { rewriteAnswer, TextRewriter } from './rewrite';
@@ -97,16 +97,7 @@ export function compileResponseGuard(config: ResponseGuardConfig): CompiledRespo
   if (!Number.isSafeInteger(max) || max < 1 || max > MAX_ANSWER_BYTES_LIMIT) {
     throw new ResponseGuardConfigError(`max_answer_bytes: must be an integer from 1 to ${MAX_ANSWER_BYTES_LIMIT}`);
   }
-  let schema: CustomValidator | null = null;
-  if (config.response_schema !== null) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(config.response_schema);
-    } catch {
-      throw new ResponseGuardConfigError('response_schema: not valid JSON');
-    }
-    schema = compileCustomSchema(parsed);
-  }
+  const schema = config.response_schema !== null ? compileSchemaText('response_schema', config.response_schema) : null;
   const redaction = config.redaction.enabled
     ? compileRedactionPolicy({
         actions: config.redaction.actions as Partial<Record<BuiltinEntityType, Action>>,

@@ -103,3 +103,22 @@ export function compileCustomSchema(schema: unknown): CustomValidator {
   }
   return (body) => (validate(body) ? null : issueOf(validate.errors));
 }
+
+/**
+ * A JSON Schema given in plugin config as JSON text (Kong's schema has no "any JSON"
+ * field type), compiled as `compileCustomSchema` does.
+ * @throws SchemaConfigError naming `field` when the text is not JSON or not a valid schema
+ */
+export function compileSchemaText(field: string, text: string): CustomValidator {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new SchemaConfigError(`${field}: not valid JSON`);
+  }
+  try {
+    return compileCustomSchema(parsed);
+  } catch (err) {
+    throw err instanceof SchemaConfigError ? new SchemaConfigError(`${field}: ${err.message}`) : err;
+  }
+}
