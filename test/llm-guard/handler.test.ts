@@ -2,12 +2,10 @@
  * llm-guard's Kong adapter through the bridge and the real plugin server, with the
  * openai SDK as the client and the mock upstream recording what OpenAI would get.
  */
-import fs = require('fs');
-import os = require('os');
-import path = require('path');
 import OpenAI from 'openai';
-import { KongBridge } from '../bridge/gateway';
-import { MockOpenAI } from '../mock-openai/server';
+import type { KongBridge } from '../bridge/gateway';
+import type { MockOpenAI } from '../mock-openai/server';
+import { bridgeWithYml, type BridgeWith } from '../support/bridge-with';
 import { readRequestFacts } from '../../plugins/shared/request/facts';
 
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content }], ...extra });
@@ -47,24 +45,17 @@ services:
 describe('llm-guard through the bridge', () => {
   let mock: MockOpenAI;
   let bridge: KongBridge;
-  let dir: string;
+  let env: BridgeWith;
 
   const client = (route: string) => new OpenAI({ apiKey: 'sk-client', baseURL: `${bridge.url}/${route}/v1`, maxRetries: 0 });
   const calls = () => bridge.traces.at(-1)!.pdkCalls.filter((c) => c.plugin === 'llm-guard').map((c) => c.method);
   const facts = () => readRequestFacts(bridge.traces.at(-1)!.shared.llm_guard);
 
   beforeAll(async () => {
-    mock = new MockOpenAI();
-    await mock.start();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llm-guard-'));
-    fs.writeFileSync(path.join(dir, 'kong.yml'), kongYml());
-    bridge = await KongBridge.start({ kongYml: path.join(dir, 'kong.yml'), serviceUrls: { openai: mock.url } });
+    env = await bridgeWithYml(kongYml());
+    ({ bridge, mock } = env);
   });
-  afterAll(async () => {
-    await bridge?.stop();
-    await mock?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => env?.close());
   beforeEach(() => mock.reset());
 
   it('blocks a prompt injection with a 400 the SDK raises as BadRequestError, and sends nothing upstream', async () => {
@@ -226,22 +217,14 @@ describe('llm-guard through the bridge', () => {
 });
 
 describe('llm-guard keeps big prompts off the event loop', () => {
-  let mock: MockOpenAI;
   let bridge: KongBridge;
-  let dir: string;
+  let env: BridgeWith;
 
   beforeAll(async () => {
-    mock = new MockOpenAI();
-    await mock.start();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llm-guard-offload-'));
-    fs.writeFileSync(path.join(dir, 'kong.yml'), kongYml());
-    bridge = await KongBridge.start({ kongYml: path.join(dir, 'kong.yml'), serviceUrls: { openai: mock.url }, workers: 1 });
+    env = await bridgeWithYml(kongYml(), { workers: 1 });
+    ({ bridge } = env);
   });
-  afterAll(async () => {
-    await bridge?.stop();
-    await mock?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => env?.close());
 
   /** Random letters: the tokenizer's slowest input, so a 512 KiB prompt takes long enough to see. */
   let seed = 12345;

@@ -3,12 +3,10 @@
  * with the openai SDK as the client. The mock upstream echoes the prompt, so what
  * llm-guard lets through (or replaces) comes back in the answer.
  */
-import fs = require('fs');
-import os = require('os');
-import path = require('path');
 import OpenAI from 'openai';
-import { KongBridge } from '../bridge/gateway';
-import { MockOpenAI } from '../mock-openai/server';
+import type { KongBridge } from '../bridge/gateway';
+import type { MockOpenAI } from '../mock-openai/server';
+import { bridgeWithYml, type BridgeWith } from '../support/bridge-with';
 import { readUsage } from '../../plugins/shared/usage';
 
 const chat = (content: string) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content }] });
@@ -56,22 +54,15 @@ services:
 describe('llm-response-guard through the bridge', () => {
   let mock: MockOpenAI;
   let bridge: KongBridge;
-  let dir: string;
+  let env: BridgeWith;
   const client = (route: string) => new OpenAI({ apiKey: 'sk-client', baseURL: `${bridge.url}/${route}/v1`, maxRetries: 0 });
   const calls = (plugin: string) => bridge.traces.at(-1)!.pdkCalls.filter((c) => c.plugin === plugin).map((c) => `${c.phase}:${c.method}`);
 
   beforeAll(async () => {
-    mock = new MockOpenAI();
-    await mock.start();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llm-response-guard-'));
-    fs.writeFileSync(path.join(dir, 'kong.yml'), kongYml());
-    bridge = await KongBridge.start({ kongYml: path.join(dir, 'kong.yml'), serviceUrls: { openai: mock.url } });
+    env = await bridgeWithYml(kongYml());
+    ({ bridge, mock } = env);
   });
-  afterAll(async () => {
-    await bridge?.stop();
-    await mock?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => env?.close());
   beforeEach(() => mock.reset());
 
   it('redacts personal data in an answer, and publishes its usage', async () => {
