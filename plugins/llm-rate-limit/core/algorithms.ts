@@ -32,18 +32,32 @@
  */
 import type { PreparedSlidingWindow, PreparedTokenBucket } from './limits';
 
-/** One limit's verdict on one amount. */
+/** One limit's verdict on one amount, as a store reports it. */
 export interface Evaluation {
   allowed: boolean;
-  /** Budget left after this check (after the reservation when allowed), floored, >= 0. */
+  /** Budget left after this check (after the reservation when the whole check was
+   * admitted; else as it was), floored, >= 0. */
   remaining: number;
-  /** ms until usage is back to zero (after the reservation when allowed). */
+  /** ms until usage is back to zero (likewise). */
   resetMs: number;
   /** 0 when allowed; ms until `amount` would fit if nothing else were admitted; null
    * when it never can (amount > limit). */
   retryAfterMs: number | null;
   /** Sliding window: the bucket charged (refunds go back to it). Token bucket: 0. */
   bucket: number;
+}
+
+/** An algorithm's answer: the state as it is (`remaining`, `resetMs`) and as it would be
+ * once `amount` is charged (`charged`; meaningful when allowed). The store reports
+ * `charged` only if every limit of the check allowed: a refused check charges nothing. */
+export interface Verdict extends Evaluation {
+  charged: { remaining: number; resetMs: number };
+}
+
+/** The evaluation a store reports, given whether the whole check was admitted. */
+export function reported(v: Verdict, admitted: boolean): Evaluation {
+  const { charged, ...e } = v;
+  return admitted ? { ...e, remaining: charged.remaining, resetMs: charged.resetMs } : e;
 }
 
 /** bucket index -> usage. */
@@ -82,19 +96,14 @@ function swResetMs(state: SlidingWindowState, lim: PreparedSlidingWindow, now: n
  * Evaluates `amount` against a sliding window at `now` (prunes old buckets, else
  * read-only). Commit with `swCommit` only if every limit of the check allowed.
  */
-export function swEvaluate(state: SlidingWindowState, lim: PreparedSlidingWindow, now: number, amount: number): Evaluation {
+export function swEvaluate(state: SlidingWindowState, lim: PreparedSlidingWindow, now: number, amount: number): Verdict {
   const cur = swPrune(state, lim, now);
   const used = swUsed(state);
   const allowed = used + amount <= lim.limit;
-  if (allowed) {
-    return {
-      allowed,
-      remaining: Math.max(0, lim.limit - (used + amount)),
-      resetMs: swResetMs(state, lim, now, amount > 0 ? cur : undefined),
-      retryAfterMs: 0,
-      bucket: cur,
-    };
-  }
+  const remaining = Math.max(0, lim.limit - used);
+  const resetMs = swResetMs(state, lim, now);
+  const charged = { remaining: Math.max(0, lim.limit - (used + amount)), resetMs: swResetMs(state, lim, now, amount > 0 ? cur : undefined) };
+  if (allowed) return { allowed, remaining, resetMs, retryAfterMs: 0, bucket: cur, charged };
   let retryAfterMs: number | null = null;
   if (amount <= lim.limit) {
     // Oldest first: the moment enough of the oldest buckets have left the window.
@@ -108,7 +117,7 @@ export function swEvaluate(state: SlidingWindowState, lim: PreparedSlidingWindow
       }
     }
   }
-  return { allowed, remaining: Math.max(0, lim.limit - used), resetMs: swResetMs(state, lim, now), retryAfterMs, bucket: cur };
+  return { allowed, remaining, resetMs, retryAfterMs, bucket: cur, charged };
 }
 
 /** Records an admitted amount in the bucket `swEvaluate` returned. */
@@ -147,16 +156,16 @@ export function tbLevel(state: TokenBucketState | undefined, lim: PreparedTokenB
 }
 
 /** Evaluates `amount` against a token bucket; commit with `tbCommit`. */
-export function tbEvaluate(state: TokenBucketState | undefined, lim: PreparedTokenBucket, now: number, amount: number): Evaluation {
+export function tbEvaluate(state: TokenBucketState | undefined, lim: PreparedTokenBucket, now: number, amount: number): Verdict {
   const level = tbLevel(state, lim, now);
   const allowed = level + amount <= lim.limit;
-  const after = allowed ? level + amount : level;
   return {
     allowed,
-    remaining: Math.max(0, Math.floor(lim.limit - after)),
-    resetMs: Math.ceil((after * 1000) / lim.rate),
+    remaining: Math.max(0, Math.floor(lim.limit - level)),
+    resetMs: Math.ceil((level * 1000) / lim.rate),
     retryAfterMs: allowed ? 0 : amount > lim.limit ? null : Math.ceil(((level + amount - lim.limit) * 1000) / lim.rate),
     bucket: 0,
+    charged: { remaining: Math.max(0, Math.floor(lim.limit - (level + amount))), resetMs: Math.ceil(((level + amount) * 1000) / lim.rate) },
   };
 }
 

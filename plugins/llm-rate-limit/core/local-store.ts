@@ -11,8 +11,8 @@
  *   admitted early). Size it above the number of keys active within one window.
  */
 import {
-  swAdjust, swCommit, swEvaluate, swExpiresAt, tbAdjust, tbCommit, tbEvaluate, tbExpiresAt,
-  type Evaluation, type SlidingWindowState, type TokenBucketState,
+  reported, swAdjust, swCommit, swEvaluate, swExpiresAt, tbAdjust, tbCommit, tbEvaluate, tbExpiresAt,
+  type Verdict, type SlidingWindowState, type TokenBucketState,
 } from './algorithms';
 import { LimitConfigError } from './errors';
 import type { PreparedLimit } from './limits';
@@ -63,19 +63,19 @@ export class LocalStore implements LimiterStore {
     const now = this.now();
     this.sweep(now);
     const entries = limits.map((l) => this.entry(key, l, now));
-    const results: Evaluation[] = limits.map((l, i) =>
+    const verdicts: Verdict[] = limits.map((l, i) =>
       l.algorithm === 'sliding_window' ? swEvaluate(entries[i].sw!, l, now, amounts[i]) : tbEvaluate(entries[i].tb, l, now, amounts[i]),
     );
-    const allowed = results.every((r) => r.allowed);
+    const allowed = verdicts.every((r) => r.allowed);
     if (allowed) {
       limits.forEach((l, i) => {
         const e = entries[i];
-        if (l.algorithm === 'sliding_window') swCommit(e.sw!, results[i].bucket, amounts[i]);
+        if (l.algorithm === 'sliding_window') swCommit(e.sw!, verdicts[i].bucket, amounts[i]);
         else e.tb = tbCommit(e.tb, l, now, amounts[i]);
       });
     }
     limits.forEach((l, i) => this.settle(key, l, entries[i], now));
-    return { allowed, results, now, source: this.name };
+    return { allowed, results: verdicts.map((v) => reported(v, allowed)), now, source: this.name };
   }
 
   adjust(key: string, items: readonly AdjustItem[]): Promise<void> {

@@ -111,57 +111,56 @@ if op == 'adjust' then
 end
 
 -- op == 'check': evaluate every limit first, write only if all allow (all or nothing).
-local reply = {1, now}
+local all = true                                          -- every limit allows so far
+local out = {}                                            -- per limit: the reply values
 local write = {}                                          -- per limit: what to write if all allow
 for i = 1, #KEYS do
-  local a = (i - 1) * PER + 2
+  local a = (i - 1) * PER + 2                             -- ARGV offset of limit i
   local alg, limit, p, n = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local amount = tonumber(ARGV[a + 5])
-  local ok, remaining, reset, retry, bucket
+  local o = {}                                            -- ok, rem, reset, retry, bucket, rem_if_charged, reset_if_charged
   if alg == 'sw' then
     local cur, used, list = sw_load(KEYS[i], p, n)
-    ok = used + amount <= limit
-    bucket = cur
-    if ok then
-      remaining = math.max(0, limit - (used + amount))
-      local extra = nil
-      if amount > 0 then extra = cur end                  -- the reservation's bucket counts too
-      reset = sw_reset(list, p, n, extra)
-      retry = 0
-    else
-      remaining = math.max(0, limit - used)
-      reset = sw_reset(list, p, n, nil)
-      retry = -1                                          -- -1: amount never fits
+    local ok = used + amount <= limit                     -- the counted n+1 buckets leave room
+    local extra = nil
+    if amount > 0 then extra = cur end                    -- once charged, the current bucket counts too
+    o = {ok, math.max(0, limit - used), sw_reset(list, p, n, nil), 0, cur,
+         math.max(0, limit - (used + amount)), sw_reset(list, p, n, extra)}
+    if not ok then
+      o[4] = -1                                           -- -1: the amount never fits
       if amount <= limit then
         local freed = 0
         for _, e in ipairs(list) do                       -- oldest first: when enough has left
           freed = freed + e[2]
-          if used - freed + amount <= limit then retry = (e[1] + n + 1) * p - now break end
+          if used - freed + amount <= limit then o[4] = (e[1] + n + 1) * p - now break end
         end
       end
     end
     write[i] = {'sw', cur, amount, p, n}
   else
-    local level = tb_level(KEYS[i], p)
-    ok = level + amount <= limit
-    local after = level
-    if ok then after = level + amount end
-    remaining = math.max(0, math.floor(limit - after))
-    reset = math.ceil((after * 1000) / p)
-    bucket = 0
-    if ok then retry = 0
-    elseif amount > limit then retry = -1
-    else retry = math.ceil(((level + amount - limit) * 1000) / p) end
+    local level = tb_level(KEYS[i], p)                    -- usage drained to now
+    local ok = level + amount <= limit
+    o = {ok, math.max(0, math.floor(limit - level)), math.ceil((level * 1000) / p), 0, 0,
+         math.max(0, math.floor(limit - (level + amount))), math.ceil(((level + amount) * 1000) / p)}
+    if not ok then
+      if amount > limit then o[4] = -1                    -- never fits
+      else o[4] = math.ceil(((level + amount - limit) * 1000) / p) end  -- time to drain the excess
+    end
     write[i] = {'tb', level + amount, p}
   end
-  if not ok then reply[1] = 0 end                         -- one refusal refuses the request
-  reply[#reply + 1] = ok and 1 or 0
-  reply[#reply + 1] = remaining
-  reply[#reply + 1] = reset
-  reply[#reply + 1] = retry
-  reply[#reply + 1] = bucket
+  if not o[1] then all = false end                        -- one refusal refuses the request
+  out[i] = o
 end
-if reply[1] == 1 then                                     -- all allowed: charge every limit
+local reply = {all and 1 or 0, now}
+for i = 1, #KEYS do                                       -- report charged values only if charged
+  local o = out[i]
+  reply[#reply + 1] = o[1] and 1 or 0
+  if all then reply[#reply + 1] = o[6] else reply[#reply + 1] = o[2] end  -- remaining
+  if all then reply[#reply + 1] = o[7] else reply[#reply + 1] = o[3] end  -- reset ms
+  reply[#reply + 1] = o[4]                                -- retry ms (0 allowed, -1 never)
+  reply[#reply + 1] = o[5]                                -- bucket charged
+end
+if all then                                               -- all allowed: charge every limit
   for i = 1, #KEYS do
     local w = write[i]
     if w[1] == 'sw' then
