@@ -23,7 +23,7 @@
  * truncated to integers, so only integral values are returned). Reply to 'adjust': now.
  *
  * State: sw: a hash {bucket index -> usage}; tb: a hash {l = level, t = ms of level}.
- * Each hash expires when its usage has drained (PEXPIRE), so idle keys cost nothing.
+ * Each hash expires 1 s after its usage has drained (PEXPIRE), so idle keys cost nothing.
  */
 export const LIMITER_LUA = `
 local op = ARGV[1]                                        -- 'check' or 'adjust'
@@ -33,6 +33,9 @@ if now < 0 then                                           -- no injected clock:
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)  -- as integer ms
 end
 local PER = 6                                             -- ARGV values per limit
+local SLACK = 1000                                        -- ms a drained hash outlives its last use:
+                                                          -- TIME is truncated to ms and key expiry is
+                                                          -- not; an early expiry would forget usage
 
 -- Sliding window: read the hash, drop buckets no window at now can count (older than
 -- cur - n), return the current bucket, the usage of the counted ones, and them sorted.
@@ -67,7 +70,7 @@ end
 local function sw_expire(key, g, n)
   local _, _, list = sw_load(key, g, n)
   local ms = sw_reset(list, g, n, nil)
-  if ms > 0 then redis.call('PEXPIRE', key, ms) else redis.call('DEL', key) end
+  if ms > 0 then redis.call('PEXPIRE', key, ms + SLACK) else redis.call('DEL', key) end
 end
 
 -- Token bucket: the usage level drained since it was written (a clock going back drains nothing).
@@ -82,7 +85,7 @@ local function tb_store(key, level, rate)
   local ms = math.ceil((level * 1000) / rate)
   if ms <= 0 then redis.call('DEL', key) return end       -- drained: nothing to keep
   redis.call('HSET', key, 'l', string.format('%.17g', level), 't', string.format('%d', now))
-  redis.call('PEXPIRE', key, ms)
+  redis.call('PEXPIRE', key, ms + SLACK)
 end
 
 if op == 'adjust' then

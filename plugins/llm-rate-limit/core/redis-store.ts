@@ -35,8 +35,13 @@ export interface RedisStoreOptions {
   now?: () => number;
 }
 
-/** `{`, `}` and `%` percent-encoded: the key can neither close the hash tag nor collide. */
+/**
+ * `{`, `}` and `%` percent-encoded: the key can neither close the hash tag nor collide.
+ * The empty key becomes a lone `%` (no encoding yields it): an empty tag `{}` would
+ * not count as a tag, and the limits of one check would scatter across slots.
+ */
 function encodeKey(key: string): string {
+  if (key === '') return '%';
   return key.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
