@@ -39,7 +39,8 @@ local function encode(v)
     return string.format("%.17g", v)
   end
   if t == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c)
+    -- every byte outside printable ASCII as \u00XX: the reader maps it back with latin1
+    return '"' .. v:gsub('[%c"\\\128-\255]', function(c)
       local b = c:byte()
       if c == '"' then return '\\"' elseif c == "\\" then return "\\\\" end
       return string.format("\\u%04x", b)
