@@ -427,14 +427,13 @@ return function()
     if eof then
       local usage = usage_in_tail(t_get(st.tail, TAIL_MAX), "response")
       if usage then publish(st, usage) end
-      st.mode = "off"
-      st.tail = nil
+      ctx.llm_usage_capture = OFF -- the body is over: let the buffers go
     end
     return
   end
 
   sse_chunk(st, chunk, eof)
   if eof then
-    st.mode = "off"
+    ctx.llm_usage_capture = OFF
   end
 end
