@@ -65,8 +65,8 @@ describe('FaultTolerantStore over a real Redis that fails', () => {
     await connected(client);
   });
   afterEach(async () => {
+    server.resume(); // first: a client leaving a stopped server waits on its socket
     client.disconnect();
-    server.resume();
     await server.stop();
   });
 
