@@ -99,7 +99,20 @@ export function runLua(
         .map((c) => luaValue(c as unknown as LuaInput))
         .join(',\n')}}}`,
     );
-    const stdout = execFileSync(LUAJIT, [HARNESS, spec], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    const exec = () => execFileSync(LUAJIT, [HARNESS, spec], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    let stdout: string;
+    try {
+      stdout = exec();
+    } catch (err) {
+      const e = err as { status?: number | null; signal?: string | null; stderr?: string };
+      const why = `status ${e.status ?? '-'}, signal ${e.signal ?? '-'}, stderr: ${String(e.stderr ?? '').slice(0, 2000)}`;
+      // Seen twice in full-suite runs, never alone: the interpreter process died with
+      // nothing on stderr. A Lua error always writes stderr and is never retried; a
+      // silent death is run once more, and said, so it cannot hide a wrong result.
+      if (String(e.stderr ?? '').trim() !== '') throw new Error(`luajit harness failed: ${why}`);
+      console.warn(`luajit harness died silently (${why}); running it once more`);
+      stdout = exec();
+    }
     const parsed = JSON.parse(stdout) as { decoder: string; results: Record<string, unknown>[] };
     return {
       decoder: parsed.decoder,
