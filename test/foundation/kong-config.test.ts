@@ -12,6 +12,7 @@ import { CONTAINER_PATHS, parseNginxSize, readKongEnv, REPO_ROOT } from '../brid
 import { pluginNames } from '../../scripts/build-plugin-dirs';
 import { updateReadme } from '../../scripts/gen-config-docs';
 import { demoKeys, testConfig } from '../../scripts/gen-kong-test-config';
+import { withGuards } from '../../scripts/gen-kong-lua';
 
 const KONG = path.join(REPO_ROOT, 'kong');
 const read = (f: string) => fs.readFileSync(path.join(KONG, f), 'utf8');
@@ -89,6 +90,16 @@ describe('kong/ configuration', () => {
     for (const p of decl.plugins.filter((x) => x.name === 'llm-auth')) {
       for (const k of p.config.api_keys as Array<{ consumer: string }>) expect(consumers.has(k.consumer)).toBe(true);
     }
+  });
+
+  it('has every bypass guard of kong.yml generated from kong/lua/bypass-guard.lua (npm run gen:kong-lua)', () => {
+    const yml = read('kong.yml');
+    const template = fs.readFileSync(path.join(REPO_ROOT, 'kong', 'lua', 'bypass-guard.lua'), 'utf8');
+    expect(withGuards(yml, template)).toBe(yml);
+    // the generator rewrites each guard (two here: the service's and /checked's), marks kept
+    const changed = withGuards(yml, template.replace('answering 503', 'answering 503!'));
+    expect(changed.split('answering 503!').length - 1).toBe(2);
+    expect(changed.match(/local required = \{[^}]*\}/g)).toEqual(yml.match(/local required = \{[^}]*\}/g));
   });
 
   it('has kong.test.yml generated from kong.yml (npm run gen:kong-test)', () => {
