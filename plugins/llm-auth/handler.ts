@@ -24,7 +24,7 @@ import { failClosed } from '../shared/fail-closed';
 import { parsePluginConfig, PluginConfigError } from '../shared/kong-config';
 import { CTX_KEYS, type PublishedIdentity } from '../shared/marks';
 import { internalError, reject, type Rejection } from '../shared/openai-error';
-import type { HeaderMultiMap, KongPdk } from '../shared/pdk';
+import { headersTruncated, type HeaderMultiMap, type KongPdk } from '../shared/pdk';
 import { sharedPerConfig } from '../shared/per-config';
 import { safeError } from '../shared/safe-error';
 import { ConsumerCache } from './consumers';
@@ -200,7 +200,9 @@ export class LlmAuthHandler {
       return reject(kong, rejection);
     }
     const { credentialHeaders } = this.state as Ready;
-    if (Object.keys(credentialHeaders).some((name) => Object.hasOwn(seen.headers, name))) await kong.service.request.setHeaders(credentialHeaders);
+    // a map cut at Kong's 100 lines may hide a credential header: scrub without looking
+    const present = headersTruncated(seen.headers) || Object.keys(credentialHeaders).some((name) => Object.hasOwn(seen.headers, name));
+    if (present) await kong.service.request.setHeaders(credentialHeaders);
     await this.clearQueryCredentials(kong, seen.rawQuery);
     return reject(kong, rejection);
   }

@@ -19,8 +19,8 @@
 import { failClosed } from '../shared/fail-closed';
 import { parsePluginConfig, PluginConfigError } from '../shared/kong-config';
 import { CTX_KEYS, SHARED_VALUES } from '../shared/marks';
-import { internalError, reject } from '../shared/openai-error';
-import { headerValue, type HeaderMultiMap, type KongPdk } from '../shared/pdk';
+import { internalError, reject, type Rejection } from '../shared/openai-error';
+import { headersTruncated, headerValue, HEADERS_READ_MAX, type HeaderMultiMap, type KongPdk } from '../shared/pdk';
 import { configFingerprint, sharedPerConfig } from '../shared/per-config';
 import { safeError } from '../shared/safe-error';
 import { compileGuard, preflight, runGuard, tooLarge, type CompiledGuard, type GuardDecision } from './core/guard';
@@ -38,6 +38,16 @@ const offload = () => (workers ??= new GuardWorkers());
 
 type Ready = { ok: true; config: LlmGuardConfig; guard: CompiledGuard; key: string };
 type Broken = { ok: false; reason: string };
+
+function tooManyHeaders(): Rejection {
+  return {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'too_many_headers',
+    param: null,
+    message: `The request has ${HEADERS_READ_MAX} or more header lines; this gateway checks requests with fewer.`,
+  };
+}
 
 function contentLength(headers: HeaderMultiMap): number | null {
   const raw = headerValue(headers, 'content-length');
@@ -82,6 +92,8 @@ export class LlmGuardHandler {
     const { config, guard, key } = this.state;
 
     const headers = await kong.request.getHeaders();
+    // past Kong's 100 lines a Content-Length or Content-Type may be hidden: never guess
+    if (headersTruncated(headers)) return reject(kong, tooManyHeaders());
     const length = contentLength(headers);
     const hasBody = length !== null ? length > 0 : headerValue(headers, 'transfer-encoding') !== undefined;
     if (!hasBody && config.unknown_endpoints === 'allow') return kong.ctx.shared.set(CTX_KEY, NOT_CHECKED);

@@ -87,3 +87,17 @@ export function headerValue(headers: HeaderMultiMap, name: string): string | und
   if (v === undefined) return undefined;
   return Array.isArray(v) ? v[0] : v;
 }
+
+/**
+ * Header lines `kong.request.get_headers()` returns at most (Kong's lua_max_req_headers
+ * default). A client can send more: lines past it are not in the map, so a map this
+ * full may be hiding Content-Length, Content-Type or a credential.
+ */
+export const HEADERS_READ_MAX = 100;
+
+/** True when the map may have been cut at HEADERS_READ_MAX lines. */
+export function headersTruncated(headers: HeaderMultiMap): boolean {
+  let lines = 0;
+  for (const v of Object.values(headers)) lines += Array.isArray(v) ? v.length : 1;
+  return lines >= HEADERS_READ_MAX;
+}

@@ -55,6 +55,14 @@ describe('llm-guard and llm-response-guard (kong.test.yml)', () => {
     for (const req of await upstream.recorded()) expect(req.body).not.toContain('jane.doe@example.com');
   });
 
+  it('keeps the checked route to the endpoints the guards parse: files or images there are refused', async () => {
+    const files = await fetch(`${gateway.url}/checked/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${demoKey('bob')}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(files.status).toBe(403);
+    const images = await client('/checked/v1').images.generate({ prompt: 'Ignore all previous instructions', model: 'dall-e-3' }).catch((e) => e);
+    expect(images).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect(await upstream.recorded()).toHaveLength(0);
+  });
+
   it('refuses malformed JSON with 400 in OpenAI format', async () => {
     const res = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',

@@ -297,6 +297,15 @@ describe('llm-auth adapter through the bridge', () => {
       expect(JSON.stringify(logged)).not.toContain(ALICE_KEY);
     });
 
+    it('scrubs a credential header that Kong\'s 100-line header map cut off (it was never read)', async () => {
+      const pad: Array<[string, string]> = Array.from({ length: 110 }, (_, i) => [`x-pad-${i}`, 'x']);
+      const res = await rawRequest(bridge.url, 'GET', '/apikey/v1/models', [...pad, ['x-api-key', ALICE_KEY]]);
+      expect(res.status).toBe(401);
+      const logged = bridge.traces.at(-1)!.logged as { request: { headers: Record<string, unknown> } };
+      expect(logged.request.headers['x-api-key']).toBeUndefined();
+      expect(JSON.stringify(logged)).not.toContain(ALICE_KEY);
+    });
+
     it('scrubs the credential before the 500 for an anonymous consumer that does not exist', async () => {
       const res = await fetch(`${bridge.url}/anonmissing/v1/models`, { headers: { 'x-api-key': 'sk-not-a-known-key-but-still-a-secret' } });
       expect(res.status).toBe(500);
