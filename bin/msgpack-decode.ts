@@ -39,13 +39,18 @@ function setKey(obj: Record<string, Decoded>, key: string, value: Decoded): void
 
 class Reader {
   pos: number;
+  /** On INCOMPLETE: the buffer length the failed read needed (at least). */
+  required = 0;
   constructor(private readonly buf: Buffer, start: number) {
     this.pos = start;
   }
 
   private need(n: number): number {
     const at = this.pos;
-    if (at + n > this.buf.length) throw INCOMPLETE;
+    if (at + n > this.buf.length) {
+      this.required = at + n;
+      throw INCOMPLETE;
+    }
     this.pos = at + n;
     return at;
   }
@@ -132,31 +137,47 @@ export function decodeMsgpack(buf: Buffer): Decoded {
  * input or when an unfinished value passes `maxPendingBytes`.
  */
 export class MsgpackStream {
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Chunks of a value not complete yet, joined only once enough has arrived. */
+  private chunks: Buffer[] = [];
+  private held = 0;
+  /** Bytes the unfinished value needs before another decode can get further. */
+  private wanted = 0;
 
   constructor(private readonly maxPendingBytes: number) {}
 
   /** Bytes held for a value not complete yet. */
   get pending(): number {
-    return this.buffered.length;
+    return this.held;
   }
 
+  /**
+   * Linear in the bytes received: a large value (a raw body of megabytes arrives in
+   * 64 KiB socket chunks) is neither copied nor re-decoded per chunk; a decode is
+   * tried again only once the bytes its last attempt ran out at have arrived.
+   */
   push(chunk: Buffer): Decoded[] {
-    const buf = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    if (this.held > this.maxPendingBytes) throw new MsgpackDecodeError(`message larger than ${this.maxPendingBytes} bytes`);
+    if (this.held < this.wanted) return [];
+    const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.held);
     const out: Decoded[] = [];
     let start = 0;
+    this.wanted = 0;
     while (start < buf.length) {
       const reader = new Reader(buf, start);
       try {
         out.push(reader.value(0));
       } catch (err) {
         if (err !== INCOMPLETE) throw err instanceof MsgpackDecodeError ? err : new MsgpackDecodeError((err as Error).message);
+        this.wanted = reader.required - start;
         break;
       }
       start = reader.pos;
     }
-    this.buffered = start === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(start));
-    if (this.buffered.length > this.maxPendingBytes) throw new MsgpackDecodeError(`message larger than ${this.maxPendingBytes} bytes`);
+    const rest = start === buf.length ? null : Buffer.from(buf.subarray(start));
+    this.chunks = rest ? [rest] : [];
+    this.held = rest ? rest.length : 0;
     return out;
   }
 }

@@ -49,10 +49,13 @@ const RESPONSE = 1;
 const DEFAULT_BACKLOG = 4096;
 const SOMAXCONN_PATH = '/proc/sys/net/core/somaxconn';
 /**
- * One RPC message is at most a raw body (kong.env's client body buffer, 2 MiB) plus
- * framing; anything far past that is not Kong talking.
+ * The largest RPC message accepted. Request bodies are at most kong.env's 2 MiB
+ * buffer, but a response-phase plugin receives the whole upstream answer, whatever
+ * its size: past this the connection is dropped and Kong skips the plugin for that
+ * answer, so it sits far above llm-response-guard's max_answer_bytes (64 MiB at
+ * most), whose own 502 then answers instead.
  */
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 const LOG_INTERVAL_MS = 10_000;
 
 export type RpcServer = Record<string, unknown>;
