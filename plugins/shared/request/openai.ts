@@ -95,8 +95,17 @@ function locate(endpoint: Endpoint, body: unknown): Located[] {
             });
           }
           if (isObj(m.function_call)) add(m.function_call.arguments, ['messages', i, 'function_call', 'arguments']);
+          // an assistant turn the client supplies may carry its text as a refusal
+          add(m.refusal, ['messages', i, 'refusal']);
+          if (Array.isArray(m.content)) {
+            m.content.forEach((part, j) => {
+              if (isObj(part) && part.type === 'refusal') add(part.refusal, ['messages', i, 'content', j, 'refusal']);
+            });
+          }
         });
       }
+      // Predicted Outputs: text the model is shown as the expected answer
+      if (isObj(body.prediction)) locateContent(body.prediction.content, ['prediction', 'content'], ['text'], add);
       if (Array.isArray(body.tools)) {
         body.tools.forEach((t, k) => {
           if (isObj(t) && isObj(t.function)) add(t.function.description, ['tools', k, 'function', 'description']);
@@ -124,14 +133,28 @@ function locate(endpoint: Endpoint, body: unknown): Located[] {
         input.forEach((item, i) => {
           if (!isObj(item)) return;
           locateContent(item.content, ['input', i, 'content'], ['input_text', 'output_text'], add);
-          if (item.type === 'function_call_output') add(item.output, ['input', i, 'output']);
+          if (item.type === 'function_call_output') locateContent(item.output, ['input', i, 'output'], ['input_text', 'output_text'], add);
           if (item.type === 'function_call') add(item.arguments, ['input', i, 'arguments']);
+          if (item.type === 'custom_tool_call') add(item.input, ['input', i, 'input']);
+          if (item.type === 'custom_tool_call_output') locateContent(item.output, ['input', i, 'output'], ['input_text', 'output_text'], add);
+          if (item.type === 'reasoning' && Array.isArray(item.summary)) {
+            item.summary.forEach((part, j) => {
+              if (isObj(part)) add(part.text, ['input', i, 'summary', j, 'text']);
+            });
+          }
         });
       }
       if (Array.isArray(body.tools)) {
         body.tools.forEach((t, k) => {
-          if (isObj(t) && t.type === 'function') add(t.description, ['tools', k, 'description']);
+          if (isObj(t) && (t.type === 'function' || t.type === 'custom')) add(t.description, ['tools', k, 'description']);
         });
+      }
+      // a stored prompt's variables are filled into it by OpenAI
+      if (isObj(body.prompt) && isObj(body.prompt.variables)) {
+        for (const [name, v] of Object.entries(body.prompt.variables)) {
+          if (typeof v === 'string') add(v, ['prompt', 'variables', name]);
+          else if (isObj(v) && v.type === 'input_text') add(v.text, ['prompt', 'variables', name, 'text']);
+        }
       }
       break;
     }

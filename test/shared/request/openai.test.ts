@@ -98,3 +98,28 @@ describe('replaceTexts', () => {
     expect(out.input).toBe('b');
   });
 });
+
+describe('promptTexts: fields found by review', () => {
+  it('reads refusals, predicted outputs, custom tools, reasoning summaries and stored-prompt variables, and writes them back', () => {
+    const chat = { model: 'gpt-4o', messages: [{ role: 'assistant', content: null, refusal: 'R1' }, { role: 'assistant', content: [{ type: 'refusal', refusal: 'R2' }] }], prediction: { type: 'content', content: 'P1' } };
+    const responses = {
+      model: 'gpt-4o',
+      input: [
+        { type: 'function_call_output', call_id: 'c', output: [{ type: 'input_text', text: 'O1' }] },
+        { type: 'custom_tool_call', input: 'C1' },
+        { type: 'reasoning', summary: [{ type: 'summary_text', text: 'S1' }] },
+      ],
+      prompt: { id: 'p', variables: { a: 'V1', b: { type: 'input_text', text: 'V2' } } },
+      tools: [{ type: 'custom', name: 'x', description: 'D1' }],
+    };
+    for (const [endpoint, body, texts] of [
+      ['chat.completions', chat, ['R1', 'R2', 'P1']],
+      ['responses', responses, ['O1', 'C1', 'S1', 'D1', 'V1', 'V2']],
+    ] as const) {
+      const found = promptTexts(endpoint, body);
+      expect(found.map((t) => t.text)).toEqual(texts);
+      const rewritten = replaceTexts(endpoint, body, new Map(found.map((t) => [t.param, `${t.text}!`])));
+      expect(promptTexts(endpoint, rewritten).map((t) => t.text)).toEqual(texts.map((t) => `${t}!`));
+    }
+  });
+});
