@@ -24,7 +24,7 @@ import { headersTruncated, headerValue, HEADERS_READ_MAX, type HeaderMultiMap, t
 import { configFingerprint, sharedPerConfig } from '../shared/per-config';
 import { safeError } from '../shared/safe-error';
 import { compileGuard, preflight, runGuard, tooLarge, type CompiledGuard, type GuardDecision } from './core/guard';
-import { GuardWorkers } from './core/offload';
+import { GuardBusyError, GuardWorkers } from './core/offload';
 import { Schema, type LlmGuardConfig } from './schema';
 
 export const PLUGIN_NAME = 'llm-guard';
@@ -107,8 +107,13 @@ export class LlmGuardHandler {
     // a chunked body has no Content-Length to check beforehand
     if (body.length > config.max_body_bytes) return reject(kong, tooLarge(config.max_body_bytes));
     const input = { endpoint: pre.endpoint, body };
-    const decision: GuardDecision =
-      body.length > config.offload_bytes ? await offload().run({ configKey: key, config, input }) : runGuard(guard, input);
+    let decision: GuardDecision;
+    try {
+      decision = body.length > config.offload_bytes ? await offload().run({ configKey: key, config, input }) : runGuard(guard, input);
+    } catch (err) {
+      if (!(err instanceof GuardBusyError)) throw err; // failClosed: 500
+      return reject(kong, { status: 503, type: 'service_unavailable', code: 'guard_busy', param: null, message: 'The gateway is checking too many large requests. Retry shortly.', headers: { 'Retry-After': '1' } });
+    }
 
     if (!decision.ok) return reject(kong, decision.rejection);
     if (decision.body !== null) await kong.service.request.setRawBody(decision.body);

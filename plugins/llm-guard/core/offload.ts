@@ -17,8 +17,10 @@ import { Worker } from 'node:worker_threads';
 import type { GuardDecision, GuardInput } from './guard';
 import type { LlmGuardConfig } from '../schema';
 
-/** Far past any linear scan of a 2 MiB body on a slow core. */
+/** Far past any linear scan of a 2 MiB body on a slow core; counted from when a job starts running. */
 const JOB_TIMEOUT_MS = 10_000;
+/** Jobs waiting for a worker, all workers together; past it new jobs are refused (busy). */
+const MAX_QUEUED = 32;
 
 export interface GuardJob {
   /** Identifies the config (sharedPerConfig's fingerprint): workers compile each once. */
@@ -33,35 +35,49 @@ export class GuardOffloadError extends Error {
   override name = 'GuardOffloadError';
 }
 
-interface Slot {
-  worker: Worker;
-  pending: Map<number, { resolve: (d: GuardDecision) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>;
+/** Every worker is busy and the queue is full: the caller answers 503, nothing is checked late. */
+export class GuardBusyError extends Error {
+  override name = 'GuardBusyError';
 }
 
+interface Job {
+  id: number;
+  job: GuardJob;
+  resolve: (d: GuardDecision) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  /** The one job this worker runs now, with its timer. */
+  running: { job: Job; timer: NodeJS.Timeout } | null;
+}
+
+/**
+ * A small pool: each worker runs one job at a time, the rest wait in one bounded
+ * queue. The timeout counts only a running job: a long queue cannot time out the
+ * jobs in it, and a stuck job ends only its own worker (the queue goes on in a new one).
+ */
 export class GuardWorkers {
   private readonly slots: Array<Slot | null>;
-  private next = 0;
+  private readonly queue: Job[] = [];
   private seq = 0;
 
   /** @param size worker threads; one core stays for the main thread by default */
   constructor(
     private readonly script = path.join(__dirname, 'guard-worker.js'),
     size = Math.max(1, Math.min(2, os.availableParallelism() - 1)),
+    private readonly timeoutMs = JOB_TIMEOUT_MS,
+    private readonly maxQueued = MAX_QUEUED,
   ) {
     this.slots = Array.from({ length: size }, () => null);
   }
 
   run(job: GuardJob): Promise<GuardDecision> {
-    const index = this.next++ % this.slots.length;
-    const slot = this.slots[index] ?? this.spawn(index);
-    const id = ++this.seq;
+    if (this.queue.length >= this.maxQueued) return Promise.reject(new GuardBusyError('guard workers busy'));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // a job this late may be stuck: end its worker, which fails its other jobs too
-        void slot.worker.terminate();
-      }, JOB_TIMEOUT_MS);
-      slot.pending.set(id, { resolve, reject, timer });
-      slot.worker.postMessage({ id, ...job });
+      this.queue.push({ id: ++this.seq, job, resolve, reject });
+      this.dispatch();
     });
   }
 
@@ -70,27 +86,44 @@ export class GuardWorkers {
     await Promise.all(this.slots.map((s) => s?.worker.terminate()));
   }
 
+  /** Hands queued jobs to idle workers, starting workers as needed. */
+  private dispatch(): void {
+    for (let i = 0; i < this.slots.length && this.queue.length > 0; i++) {
+      const slot = this.slots[i] ?? this.spawn(i);
+      if (slot.running) continue;
+      const next = this.queue.shift()!;
+      const timer = setTimeout(() => void slot.worker.terminate(), this.timeoutMs);
+      slot.running = { job: next, timer };
+      slot.worker.postMessage({ id: next.id, ...next.job });
+    }
+  }
+
   private spawn(index: number): Slot {
     const worker = new Worker(this.script);
     // the plugin server must exit even if a worker is idle
     worker.unref();
-    const slot: Slot = { worker, pending: new Map() };
+    const slot: Slot = { worker, running: null };
     this.slots[index] = slot;
     worker.on('message', (reply: Reply) => {
-      const job = slot.pending.get(reply.id);
-      if (!job) return;
-      slot.pending.delete(reply.id);
-      clearTimeout(job.timer);
-      if (reply.ok) job.resolve(reply.decision);
-      else job.reject(new GuardOffloadError(reply.error));
+      const current = slot.running;
+      if (!current || current.job.id !== reply.id) return;
+      clearTimeout(current.timer);
+      slot.running = null;
+      if (reply.ok) current.job.resolve(reply.decision);
+      else current.job.reject(new GuardOffloadError(reply.error));
+      this.dispatch();
     });
     const fail = (why: string) => {
-      if (this.slots[index] === slot) this.slots[index] = null;
-      for (const job of slot.pending.values()) {
-        clearTimeout(job.timer);
-        job.reject(new GuardOffloadError(why));
+      if (this.slots[index] !== slot) return;
+      this.slots[index] = null;
+      const current = slot.running;
+      slot.running = null;
+      if (current) {
+        clearTimeout(current.timer);
+        current.job.reject(new GuardOffloadError(why));
       }
-      slot.pending.clear();
+      // the queue goes on in a new worker
+      this.dispatch();
     };
     worker.on('error', () => fail('guard worker failed'));
     worker.on('exit', () => fail('guard worker exited'));
