@@ -45,6 +45,10 @@ export function withGuards(yml: string, template: string): string {
     const required = block.map((l) => REQUIRED_LINE.exec(l.trim())).find(Boolean);
     if (!required) throw new Error(`kong.yml line ${i + 2}: a bypass guard without \`local required = { ... }\``);
     const marks = [...required[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+    // marks spelled another way (single quotes) would read as none: a guard that checks nothing
+    if (marks.length === 0 || required[1].replace(/"[^"]+"/g, '').replace(/[\s,]/g, '') !== '') {
+      throw new Error(`kong.yml line ${i + 2}: write the required marks as double-quoted strings`);
+    }
     out.push(...guardChunk(template, marks).split('\n').map((l) => (l ? indent + l : l)));
     i = end - 1;
   }

@@ -25,9 +25,15 @@
 # As root, nginx workers run as root (nginx_user), or they cannot create the sockets.
 set -euo pipefail
 
+# bash 5.2 would expand & in the replacement of ${var//pattern/replacement}
+shopt -u patsub_replacement 2>/dev/null || true
+
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KONG_BIN=${KONG_BIN:-kong}
 PREFIX=${KONG_HOST_PREFIX:-$ROOT/.kong-host}
+# Kong runs the plugin-server commands of kong.env through sh -c: a path with
+# whitespace would split them
+case "$ROOT$PREFIX" in *[[:space:]]*) echo "kong-host: the checkout and prefix paths must not contain whitespace" >&2; exit 1 ;; esac
 MOCK_UPSTREAM_URL=http://mock-openai:8080
 
 usage() {
@@ -44,7 +50,7 @@ env_file=$ROOT/kong/kong.env
 while [ $# -gt 0 ]; do
   case "$1" in
     --mock-openai) mock_url=${2:?--mock-openai needs a URL}; shift 2 ;;
-    --env) env_file=$(cd "$(dirname "${2:?--env needs a file}")" && pwd)/$(basename "$2"); shift 2 ;;
+    --env) env_file=$(cd "$(dirname "${2:?--env needs a file}")" && pwd)/$(basename "$2"); [ -f "$env_file" ] || { echo "kong-host: no settings file $2" >&2; exit 1; }; shift 2 ;;
     -h|--help) usage ;;
     *) declarative=$(cd "$(dirname "$1")" && pwd)/$(basename "$1"); shift ;;
   esac
@@ -88,7 +94,9 @@ prepare() {
   mkdir -p "$PREFIX/declarative" "$PREFIX/logs"
   local out=$PREFIX/declarative/$(basename "$declarative")
   if [ -n "$mock_url" ]; then
-    sed "s#$MOCK_UPSTREAM_URL#$mock_url#g" "$declarative" > "$out"
+    local escaped
+    escaped=$(printf '%s' "$mock_url" | sed 's/[#&\\]/\\&/g')
+    sed "s#$MOCK_UPSTREAM_URL#$escaped#g" "$declarative" > "$out"
   else
     cp "$declarative" "$out"
   fi

@@ -100,6 +100,8 @@ describe('kong/ configuration', () => {
     const changed = withGuards(yml, template.replace('answering 503', 'answering 503!'));
     expect(changed.split('answering 503!').length - 1).toBe(2);
     expect(changed.match(/local required = \{[^}]*\}/g)).toEqual(yml.match(/local required = \{[^}]*\}/g));
+    // marks it could not read are refused, never written as a guard that checks nothing
+    expect(() => withGuards(yml.replace('"llm_guard"', "'llm_guard'"), template)).toThrow(/double-quoted/);
   });
 
   it('has kong.test.yml generated from kong.yml (npm run gen:kong-test)', () => {
