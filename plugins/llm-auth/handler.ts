@@ -21,16 +21,14 @@
  * any unexpected error answers 500 itself and nothing reaches OpenAI.
  */
 import { failClosed } from '../shared/fail-closed';
-import { parsePluginConfig, PluginConfigError } from '../shared/kong-config';
 import { CTX_KEYS, type PublishedIdentity } from '../shared/marks';
 import { internalError, reject, type Rejection } from '../shared/openai-error';
 import { headersTruncated, type HeaderMultiMap, type KongPdk } from '../shared/pdk';
-import { sharedPerConfig } from '../shared/per-config';
-import { safeError } from '../shared/safe-error';
+import { configureInstance, InvalidConfigReport, type Broken } from '../shared/plugin-instance';
 import { ConsumerCache } from './consumers';
 import { Authenticator, type AuthResult } from './core/authenticator';
 import { extractCredential } from './core/credential';
-import { LlmAuthConfigError, MalformedCredential, MissingCredential, toRejection, type Failure } from './core/errors';
+import { MalformedCredential, MissingCredential, toRejection, type Failure } from './core/errors';
 import { parseQuery, queryWithout } from './core/query';
 import { DEFAULT_HEADER_NAMES, Schema, type LlmAuthConfig } from './schema';
 
@@ -77,37 +75,30 @@ type Ready = {
   /** Every configured credential header but the ones llm-auth sets: removed upstream, and on a rejection. */
   credentialHeaders: HeaderTable;
 };
-type Broken = { ok: false; reason: string };
 
 export class LlmAuthHandler {
   private readonly state: Ready | Broken;
-  private reportedBroken = false;
+  private readonly invalid = new InvalidConfigReport();
 
-  /**
-   * Checks the config once. A config no request could pass with does not throw here:
-   * Kong would retry StartInstance on every request and answer its own bare 500. The
-   * instance instead answers every request with an OpenAI-format 500 and logs why.
-   */
+  /** Checks the config once (plugin-instance.ts: one no request could pass with answers 500). */
   constructor(raw: unknown) {
-    try {
-      const parsed = parsePluginConfig<LlmAuthConfig>(Schema, raw);
-      // nginx header names are case-insensitive; one spelling, so one set_headers
-      // table never holds "Authorization" and "authorization" at once
-      const config: LlmAuthConfig = { ...parsed, header_names: [...new Set(parsed.header_names.map((n) => n.toLowerCase()))] };
+    this.state = configureInstance<LlmAuthConfig, Ready>(
+      PLUGIN_NAME,
+      Schema,
+      raw,
       // one Authenticator and cache per config, whichever nginx worker's instance asks
-      this.state = sharedPerConfig(PLUGIN_NAME, config, (): Ready => ({
+      (config) => ({
         ok: true,
         config,
         authenticator: new Authenticator(config),
         consumers: config.consumer_by === 'none' ? null : new ConsumerCache(config.consumer_by === 'username', config.consumer_cache_ttl * 1000),
         anonymous: new ConsumerCache(true, config.consumer_cache_ttl * 1000),
         credentialHeaders: removalTable(config.header_names),
-      }));
-    } catch (err) {
-      // config errors name fields, never values; anything else goes through safeError
-      const known = err instanceof PluginConfigError || err instanceof LlmAuthConfigError;
-      this.state = { ok: false, reason: known ? err.message : safeError(err).error };
-    }
+      }),
+      // nginx header names are case-insensitive; one spelling, so one set_headers
+      // table never holds "Authorization" and "authorization" at once
+      (parsed) => ({ ...parsed, header_names: [...new Set(parsed.header_names.map((n) => n.toLowerCase()))] }),
+    );
   }
 
   async access(kong: KongPdk): Promise<void> {
@@ -118,10 +109,7 @@ export class LlmAuthHandler {
 
   private async authenticate(kong: KongPdk): Promise<void> {
     if (!this.state.ok) {
-      if (!this.reportedBroken) {
-        this.reportedBroken = true;
-        await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'invalid_config', error: this.state.reason }));
-      }
+      await this.invalid.once(kong, PLUGIN_NAME, this.state);
       return this.reject(kong, internalError('llm_auth_misconfigured'), null);
     }
     const { config, authenticator } = this.state;

@@ -17,12 +17,11 @@
  * unexpected error answers 500 itself and no unchecked prompt reaches OpenAI.
  */
 import { failClosed } from '../shared/fail-closed';
-import { parsePluginConfig, PluginConfigError } from '../shared/kong-config';
 import { CTX_KEYS, SHARED_VALUES } from '../shared/marks';
 import { internalError, reject, type Rejection } from '../shared/openai-error';
 import { headersTruncated, headerValue, HEADERS_READ_MAX, type HeaderMultiMap, type KongPdk } from '../shared/pdk';
-import { configFingerprint, sharedPerConfig } from '../shared/per-config';
-import { safeError } from '../shared/safe-error';
+import { configFingerprint } from '../shared/per-config';
+import { configureInstance, InvalidConfigReport, type Broken } from '../shared/plugin-instance';
 import { compileGuard, preflight, runGuard, tooLarge, type CompiledGuard, type GuardDecision } from './core/guard';
 import { GuardBusyError, GuardWorkers } from './core/offload';
 import { Schema, type LlmGuardConfig } from './schema';
@@ -37,7 +36,6 @@ let workers: GuardWorkers | null = null;
 const offload = () => (workers ??= new GuardWorkers());
 
 type Ready = { ok: true; config: LlmGuardConfig; guard: CompiledGuard; key: string };
-type Broken = { ok: false; reason: string };
 
 function tooManyHeaders(): Rejection {
   return {
@@ -58,23 +56,16 @@ function contentLength(headers: HeaderMultiMap): number | null {
 
 export class LlmGuardHandler {
   private readonly state: Ready | Broken;
-  private reportedBroken = false;
+  private readonly invalid = new InvalidConfigReport();
 
-  /**
-   * Checks and compiles the config once. A config that cannot work does not throw
-   * (Kong would retry StartInstance on every request and answer its own bare 500):
-   * every request gets an OpenAI-format 500 and the reason is logged once.
-   */
+  /** Checks and compiles the config once (plugin-instance.ts: a broken one answers 500). */
   constructor(raw: unknown) {
-    try {
-      const config = parsePluginConfig<LlmGuardConfig>(Schema, raw);
-      const key = configFingerprint(PLUGIN_NAME, config);
-      this.state = sharedPerConfig(PLUGIN_NAME, config, (): Ready => ({ ok: true, config, guard: compileGuard(config), key }));
-    } catch (err) {
-      // config errors name fields and pattern names, never values
-      const known = err instanceof PluginConfigError || (err instanceof Error && /ConfigError$/.test(err.name));
-      this.state = { ok: false, reason: known ? (err as Error).message : safeError(err).error };
-    }
+    this.state = configureInstance<LlmGuardConfig, Ready>(PLUGIN_NAME, Schema, raw, (config) => ({
+      ok: true,
+      config,
+      guard: compileGuard(config),
+      key: configFingerprint(PLUGIN_NAME, config),
+    }));
   }
 
   async access(kong: KongPdk): Promise<void> {
@@ -83,10 +74,7 @@ export class LlmGuardHandler {
 
   private async check(kong: KongPdk): Promise<void> {
     if (!this.state.ok) {
-      if (!this.reportedBroken) {
-        this.reportedBroken = true;
-        await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'invalid_config', error: this.state.reason }));
-      }
+      await this.invalid.once(kong, PLUGIN_NAME, this.state);
       return reject(kong, internalError('llm_guard_misconfigured'));
     }
     const { config, guard, key } = this.state;

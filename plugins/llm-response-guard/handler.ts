@@ -17,12 +17,10 @@
  * the upstream's headers and a new Content-Length.
  */
 import { failClosed } from '../shared/fail-closed';
-import { parsePluginConfig, PluginConfigError } from '../shared/kong-config';
 import { CTX_KEYS, SHARED_VALUES } from '../shared/marks';
 import { internalError, reject } from '../shared/openai-error';
 import type { KongPdk } from '../shared/pdk';
-import { sharedPerConfig } from '../shared/per-config';
-import { safeError } from '../shared/safe-error';
+import { configureInstance, InvalidConfigReport, type Broken } from '../shared/plugin-instance';
 import { USAGE_CTX_KEY } from '../shared/usage';
 import { compileResponseGuard, runResponseGuard, type CompiledResponseGuard } from './core/guard';
 import { Schema, type LlmResponseGuardConfig } from './schema';
@@ -32,7 +30,6 @@ const CTX_KEY = CTX_KEYS[PLUGIN_NAME];
 const MARK = Object.freeze({ checked: true });
 
 type Ready = { ok: true; config: LlmResponseGuardConfig; guard: CompiledResponseGuard };
-type Broken = { ok: false; reason: string };
 
 /** The placeholder map as it comes back from Kong: own string members only. */
 function placeholderMap(value: unknown): Map<string, string> | null {
@@ -44,16 +41,15 @@ function placeholderMap(value: unknown): Map<string, string> | null {
 
 export class LlmResponseGuardHandler {
   private readonly state: Ready | Broken;
-  private reportedBroken = false;
+  private readonly invalid = new InvalidConfigReport();
 
+  /** Checks and compiles the config once (plugin-instance.ts: a broken one answers 500). */
   constructor(raw: unknown) {
-    try {
-      const config = parsePluginConfig<LlmResponseGuardConfig>(Schema, raw);
-      this.state = sharedPerConfig(PLUGIN_NAME, config, (): Ready => ({ ok: true, config, guard: compileResponseGuard(config) }));
-    } catch (err) {
-      const known = err instanceof PluginConfigError || (err instanceof Error && /ConfigError$/.test(err.name));
-      this.state = { ok: false, reason: known ? (err as Error).message : safeError(err).error };
-    }
+    this.state = configureInstance<LlmResponseGuardConfig, Ready>(PLUGIN_NAME, Schema, raw, (config) => ({
+      ok: true,
+      config,
+      guard: compileResponseGuard(config),
+    }));
   }
 
   /**
@@ -63,7 +59,7 @@ export class LlmResponseGuardHandler {
    */
   async access(kong: KongPdk): Promise<void> {
     await failClosed(kong, PLUGIN_NAME, async (k) => {
-      if (!this.state.ok) return this.broken(k);
+      if (!this.state.ok) return this.broken(k, this.state);
       await k.service.request.setHeaders({ 'accept-encoding': 'identity' });
       await k.ctx.shared.set(CTX_KEY, MARK);
     });
@@ -73,17 +69,13 @@ export class LlmResponseGuardHandler {
     await failClosed(kong, PLUGIN_NAME, (k) => this.check(k));
   }
 
-  private async broken(kong: KongPdk): Promise<void> {
-    const { reason } = this.state as Broken;
-    if (!this.reportedBroken) {
-      this.reportedBroken = true;
-      await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'invalid_config', error: reason }));
-    }
+  private async broken(kong: KongPdk, broken: Broken): Promise<void> {
+    await this.invalid.once(kong, PLUGIN_NAME, broken);
     return reject(kong, internalError('llm_response_guard_misconfigured'));
   }
 
   private async check(kong: KongPdk): Promise<void> {
-    if (!this.state.ok) return this.broken(kong);
+    if (!this.state.ok) return this.broken(kong, this.state);
     const { config, guard } = this.state;
     const status = await kong.service.response.getStatus();
     const contentType = (await kong.service.response.getHeader('content-type')) ?? null;
