@@ -5,8 +5,9 @@
  */
 import { array, boolean, integer, map, record, set, string, toKongFields, type ConfigOf } from '../shared/kong-schema';
 
-/** kong/kong.env's nginx_http_client_body_buffer_size: a larger body cannot be read by a plugin. */
-export const BODY_BUFFER_BYTES = 2 * 1024 * 1024;
+import { BODY_BUFFER_BYTES } from '../shared/pdk';
+
+export { BODY_BUFFER_BYTES };
 
 export const REDACTION_ACTIONS = ['redact', 'mask', 'block', 'allow'] as const;
 export const INJECTION_ACTIONS = ['block', 'flag', 'off'] as const;

@@ -98,3 +98,29 @@ export function readUsage(value: unknown): LlmUsage | null {
     source,
   };
 }
+
+/**
+ * What the usage-capture body_filter (kong/lua/usage-capture.lua) publishes under
+ * `USAGE_CTX_KEY` when the answer carried no usage it could read: enough for an
+ * estimate (usage-estimate.ts) or to know nothing was billed (an error status).
+ */
+export interface UnmeasuredAnswer {
+  source: 'none';
+  /** The response status. */
+  status: number;
+  /** Bytes of the upstream body as they passed the filter (before any drop). */
+  answer_bytes: number;
+  /** Content-Type text/event-stream. */
+  stream: boolean;
+  /** The body had a Content-Encoding (its size says nothing about tokens). */
+  encoded: boolean;
+}
+
+/** The `source: "none"` record, or null when `value` is not one. */
+export function readUnmeasuredAnswer(value: unknown): UnmeasuredAnswer | null {
+  if (!isObj(value) || value.source !== 'none') return null;
+  const { status, answer_bytes, stream, encoded } = value;
+  if (!nonNegInt(status) || status < 100 || status > 999 || !nonNegInt(answer_bytes)) return null;
+  if (typeof stream !== 'boolean' || typeof encoded !== 'boolean') return null;
+  return { source: 'none', status, answer_bytes, stream, encoded };
+}

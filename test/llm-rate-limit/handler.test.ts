@@ -1,0 +1,301 @@
+/**
+ * llm-rate-limit's Kong adapter through the bridge and the real plugin server, with the
+ * openai SDK as the client: request and token limits, reservations refused before
+ * forwarding, overrides, the gateway-wide limit, the 429 and its headers, PDK calls
+ * counted, a broken config, and Redis stopped and hung mid-test (fallback, 503,
+ * recovery) on a redis-server of the test's own.
+ */
+import crypto = require('crypto');
+import OpenAI from 'openai';
+import type { KongBridge } from '../bridge/gateway';
+import type { MockOpenAI } from '../mock-openai/server';
+import { bridgeWithYml, type BridgeWith } from '../support/bridge-with';
+import { rawRequest } from '../support/raw-http';
+import { sparePort, TestRedisServer } from './core/support/redis-server';
+
+const PLUGIN = 'llm-rate-limit';
+const ALICE_KEY = 'sk-llm-rl-alice-0123456789abcdefghijklmnopqrstuvwxyz';
+const BOB_KEY = 'sk-llm-rl-bob-0123456789abcdefghijklmnopqrstuvwxyz01';
+const sha256 = (s: string) => 'sha256:' + crypto.createHash('sha256').update(s).digest('hex');
+const chat = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content }], ...extra });
+/** Each run its own counters: the local store lives as long as the plugin server. */
+const RUN = crypto.randomBytes(4).toString('hex');
+
+function kongYml(redisPort: number): string {
+  const route = (name: string, plugins: string) => `
+      - name: ${name}
+        paths: [/${name}/v1]
+        strip_path: true
+        plugins:${plugins}`;
+  const rl = (config: string) => `
+          - name: llm-rate-limit
+            config:
+              namespace: ${name()}${config}`;
+  let n = 0;
+  function name() {
+    return `t${RUN}-${n++}`;
+  }
+  const auth = `
+          - name: llm-auth
+            config:
+              openai_api_key: "{vault://env/openai-api-key}"
+              api_keys:
+                - { id: alice-key, key_hash: "${sha256(ALICE_KEY)}", consumer: alice, tenant: acme, scopes: [chat] }
+                - { id: bob-key, key_hash: "${sha256(BOB_KEY)}", consumer: bob, tenant: acme, scopes: [chat] }`;
+  const guard = `
+          - name: llm-guard
+            config: {}`;
+  const redis = (faultTolerant: boolean) => `
+              policy: redis
+              fault_tolerant: ${faultTolerant}
+              redis: { port: ${redisPort}, timeout_ms: 100 }`;
+  return `_format_version: "3.0"
+services:
+  - name: openai
+    url: http://127.0.0.1:1/v1
+    routes:${route('requests', rl(`
+              key_by: header
+              header_name: x-team
+              limits:
+                - { id: rpm, unit: requests, limit: 3, window_seconds: 60 }`))}${route('tokens', guard + rl(`
+              key_by: header
+              header_name: x-team
+              default_completion_tokens: 100
+              limits:
+                - { id: tpm, unit: tokens, limit: 2000, window_seconds: 60 }
+                - { id: rpm, unit: requests, limit: 100, window_seconds: 60 }`))}${route('nofacts', rl(`
+              key_by: header
+              header_name: x-team
+              default_completion_tokens: 100
+              limits:
+                - { id: tpm, unit: tokens, limit: 2000, window_seconds: 60 }`))}${route('usd', guard + rl(`
+              key_by: header
+              header_name: x-team
+              limits:
+                - { id: daily-usd, unit: usd, limit: 0.001, window_seconds: 86400 }`))}${route('bucket', rl(`
+              key_by: header
+              header_name: x-team
+              limits:
+                - { id: burst, algorithm: token_bucket, unit: requests, limit: 2, refill_per_second: 4 }`))}${route('auth', auth + rl(`
+              limits:
+                - { id: rpm, unit: requests, limit: 5, window_seconds: 60 }
+              consumer_overrides:
+                alice:
+                  - { id: rpm, unit: requests, limit: 1, window_seconds: 60 }`))}${route('global', rl(`
+              key_by: header
+              header_name: x-team
+              limits:
+                - { id: rpm, unit: requests, limit: 100, window_seconds: 60 }
+              global_limits:
+                - { id: org-rpm, unit: requests, limit: 3, window_seconds: 60 }`))}${route('strict-key', rl(`
+              key_by: header
+              header_name: x-team
+              key_missing: reject
+              limits:
+                - { id: rpm, unit: requests, limit: 3, window_seconds: 60 }`))}${route('broken', rl(`
+              limits:
+                - { id: odd, unit: requests, limit: 3, window_seconds: 1, sub_windows: 7 }`))}${route('redis-ft', rl(`
+              key_by: header
+              header_name: x-team${redis(true)}
+              limits:
+                - { id: rpm, unit: requests, limit: 3, window_seconds: 60 }`))}${route('redis-strict', rl(`
+              key_by: header
+              header_name: x-team${redis(false)}
+              limits:
+                - { id: rpm, unit: requests, limit: 3, window_seconds: 60 }`))}
+consumers:
+  - username: alice
+  - username: bob
+`;
+}
+
+describe('llm-rate-limit through the bridge', () => {
+  let mock: MockOpenAI;
+  let bridge: KongBridge;
+  let env: BridgeWith;
+  let redis: TestRedisServer;
+
+  const client = (route: string, team: string | null, apiKey = 'sk-client') =>
+    new OpenAI({ apiKey, baseURL: `${bridge.url}/${route}/v1`, maxRetries: 0, defaultHeaders: team === null ? {} : { 'x-team': team } });
+  const calls = () => bridge.traces.at(-1)!.pdkCalls.filter((c) => c.plugin === PLUGIN && c.phase === 'access').map((c) => c.method);
+  const decision = () => bridge.traces.at(-1)!.shared.llm_rate_limit as Record<string, any>;
+  const team = () => `team-${crypto.randomBytes(4).toString('hex')}`;
+
+  beforeAll(async () => {
+    redis = new TestRedisServer(await sparePort());
+    await redis.start();
+    env = await bridgeWithYml(kongYml(redis.port), { env: { OPENAI_API_KEY: 'sk-upstream-rl-test' } });
+    ({ bridge, mock } = env);
+  });
+  afterAll(async () => {
+    await env?.close();
+    await redis?.stop();
+  });
+  beforeEach(() => mock.reset());
+
+  it('admits up to the request limit, then answers 429 in OpenAI format that the SDK raises as RateLimitError', async () => {
+    const c = client('requests', team());
+    for (let i = 0; i < 3; i++) await c.chat.completions.create(chat('hello'));
+    expect(mock.requests).toHaveLength(3);
+    const err = await c.chat.completions.create(chat('hello')).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.status).toBe(429);
+    expect(err.code).toBe('rate_limit_exceeded');
+    expect(err.type).toBe('requests');
+    expect(err.message).toMatch(/Rate limit reached for rpm on requests: limit 3, remaining 0, requested 1\. Please try again in \d/);
+    expect(Number(err.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(err.headers.get('retry-after'))).toBeLessThanOrEqual(66);
+    expect(err.headers.get('x-ratelimit-limit-requests')).toBe('3');
+    expect(err.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+    expect(err.headers.get('x-ratelimit-reset-requests')).toMatch(/^(\d+m)?\d+(\.\d+)?s$|^\d+ms$/);
+    expect(err.headers.get('ratelimit-limit')).toBe('3');
+    expect(err.headers.get('ratelimit-remaining')).toBe('0');
+    expect(mock.requests).toHaveLength(3);
+    expect(decision().log).toMatchObject({ allowed: false, key_by: 'header', refused_by: 'rpm', store: 'local' });
+    // another key has its own budget
+    await client('requests', team()).chat.completions.create(chat('hello'));
+    expect(mock.requests).toHaveLength(4);
+  });
+
+  it('costs 2 PDK calls on a request-only limit and publishes the decision once', async () => {
+    await client('requests', team()).chat.completions.create(chat('hello'));
+    expect(calls()).toEqual(['kong.request.get_header', 'kong.ctx.shared.set']);
+    expect(decision()).toMatchObject({ allowed: true, limit_set: 'default', hide_upstream_headers: true });
+    expect(decision().headers).toMatchObject({ 'x-ratelimit-limit-requests': '3', 'x-ratelimit-remaining-requests': '2', 'RateLimit-Limit': '3' });
+  });
+
+  it('reserves prompt + max tokens from llm-guard\'s facts in 3 PDK calls, and refuses an oversized max_tokens before forwarding', async () => {
+    const c = client('tokens', team());
+    await c.chat.completions.create(chat('count my tokens', { max_tokens: 50 }));
+    expect(calls()).toEqual(['kong.request.get_header', 'kong.ctx.shared.get', 'kong.ctx.shared.set']);
+    const facts = bridge.traces.at(-1)!.shared.llm_guard as Record<string, number>;
+    expect(decision().log.reserved.tokens).toBe(facts.prompt_tokens + 50);
+    const err = await c.chat.completions.create(chat('too much', { max_tokens: 5000 })).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.type).toBe('tokens');
+    expect(err.message).toMatch(/Request too large for limit tpm: it needs \d+ tokens and the limit is 2000/);
+    // no wait helps: no Retry-After
+    expect(err.headers.get('retry-after')).toBeNull();
+    expect(mock.requests).toHaveLength(1);
+  });
+
+  it('without llm-guard, counts the body itself and reserves the default completion tokens', async () => {
+    await client('nofacts', team()).chat.completions.create(chat('no guard here'));
+    expect(calls()).toEqual(['kong.request.get_header', 'kong.ctx.shared.get', 'kong.request.get_path', 'kong.request.get_raw_body', 'kong.ctx.shared.set']);
+    const d = decision();
+    expect(d.request).toMatchObject({ endpoint: 'chat.completions', model: 'gpt-4o-mini', stream: false });
+    expect(d.log.reserved.tokens).toBe(d.request.prompt_tokens + 100);
+  });
+
+  it('adds stream_options.include_usage to a stream when no guard did, and says so', async () => {
+    const stream = await client('nofacts', team()).chat.completions.create({ ...chat('stream it'), stream: true });
+    for await (const _ of stream) void _;
+    expect((mock.requests[0].json as any).stream_options).toEqual({ include_usage: true });
+    expect(decision().include_usage_injected).toBe(true);
+    expect(calls()).toContain('kong.service.request.set_raw_body');
+  });
+
+  it('refuses a request whose cost does not fit a USD budget with insufficient_quota', async () => {
+    const c = client('usd', team());
+    // gpt-4o-mini: $0.15 / $0.60 per 1M tokens: 1000 completion tokens reserve $0.0006+
+    await c.chat.completions.create(chat('cheap', { max_tokens: 1000 }));
+    const err = await c.chat.completions.create(chat('cheap', { max_tokens: 1000 })).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.type).toBe('insufficient_quota');
+    expect(err.code).toBe('insufficient_quota');
+    expect(err.message).toMatch(/daily-usd on USD: limit 0\.001,/);
+    // USD budgets are not advertised in headers
+    expect(err.headers.get('ratelimit-limit')).toBeNull();
+  });
+
+  it('refills a token bucket', async () => {
+    const c = client('bucket', team());
+    await c.chat.completions.create(chat('1'));
+    await c.chat.completions.create(chat('2'));
+    await expect(c.chat.completions.create(chat('3'))).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+    await new Promise((r) => setTimeout(r, 300)); // 4 per second: one back after 250 ms
+    await c.chat.completions.create(chat('4'));
+    expect(mock.requests).toHaveLength(3);
+  });
+
+  it('applies a consumer override from llm-auth\'s identity, and the default limits to others', async () => {
+    const alice = client('auth', null, ALICE_KEY);
+    await alice.chat.completions.create(chat('hi'));
+    expect(decision().limit_set).toBe('consumer:alice');
+    await expect(alice.chat.completions.create(chat('hi'))).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+    const bob = client('auth', null, BOB_KEY);
+    await bob.chat.completions.create(chat('hi'));
+    await bob.chat.completions.create(chat('hi'));
+    expect(decision()).toMatchObject({ allowed: true, limit_set: 'default' });
+    expect(calls()).toEqual(['kong.ctx.shared.get', 'kong.ctx.shared.set']);
+  });
+
+  it('shares a gateway-wide limit across keys', async () => {
+    await client('global', team()).chat.completions.create(chat('1'));
+    await client('global', team()).chat.completions.create(chat('2'));
+    await client('global', team()).chat.completions.create(chat('3'));
+    const err = await client('global', team()).chat.completions.create(chat('4')).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.message).toContain('global.org-rpm');
+  });
+
+  it('falls back to the client address when the key is missing, or refuses with key_missing reject', async () => {
+    await client('requests', null).chat.completions.create(chat('no team'));
+    expect(decision().log.key_by).toBe('ip');
+    const err = await client('strict-key', null).chat.completions.create(chat('no team')).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect(err.code).toBe('rate_limit_key_missing');
+  });
+
+  it('answers 500 in OpenAI format for a config whose limits cannot work, and forwards nothing', async () => {
+    const res = await rawRequest(bridge.url, 'POST', '/broken/v1/chat/completions', [['content-type', 'application/json']], JSON.stringify(chat('x')));
+    expect(res.status).toBe(500);
+    expect(JSON.parse(res.body).error.code).toBe('llm_rate_limit_misconfigured');
+    expect(mock.requests).toHaveLength(0);
+  });
+
+  it('shares counters in Redis; when Redis stops, falls back to local counters or answers 503 as configured, never waiting past the timeout, and recovers', async () => {
+    const ft = client('redis-ft', team());
+    const strictTeam = team();
+    const strict = client('redis-strict', strictTeam);
+    await ft.chat.completions.create(chat('1'));
+    await strict.chat.completions.create(chat('1'));
+    expect(decision().log.store).toBe('redis');
+
+    await redis.stop();
+    let t = Date.now();
+    await ft.chat.completions.create(chat('2'));
+    expect(Date.now() - t).toBeLessThan(1500);
+    expect(decision().log.store).toBe('local');
+    t = Date.now();
+    const err = await strict.chat.completions.create(chat('2')).catch((e) => e);
+    expect(Date.now() - t).toBeLessThan(1500);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err.status).toBe(503);
+    expect(err.code).toBe('rate_limit_store_unavailable');
+
+    await redis.start();
+    // the client reconnects in the background (backoff up to 2 s)
+    let store = '';
+    for (let i = 0; i < 40 && store !== 'redis'; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      const res = await strict.chat.completions.create(chat('again')).catch((e) => e);
+      store = res instanceof Error ? '' : decision().log.store;
+    }
+    expect(store).toBe('redis');
+  });
+
+  it('answers a hung Redis within the timeout (fault tolerant)', async () => {
+    const ft = client('redis-ft', team());
+    await ft.chat.completions.create(chat('warm'));
+    redis.pause();
+    try {
+      const t = Date.now();
+      await ft.chat.completions.create(chat('hung'));
+      expect(Date.now() - t).toBeLessThan(1500);
+      expect(decision().log.store).toBe('local');
+    } finally {
+      redis.resume();
+    }
+  });
+});
