@@ -282,10 +282,13 @@ async function runCase(c: Case, client: RedisClient, maxMs: number): Promise<{ s
   }
 }
 
-async function ready(client: RedisClient): Promise<void> {
+/** Waits for the connection (5 s at most); connection errors are kept for the message, not printed one by one. */
+async function ready(client: RedisClient, where: string): Promise<void> {
+  let last = '';
+  client.on('error', (err: Error) => (last = err.message));
   if (client.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('Redis did not become ready within 5 s')), 5000);
+    const timer = setTimeout(() => reject(new Error(`the rate-limit bench needs Redis at ${where} (REDIS_HOST/REDIS_PORT): not ready within 5 s${last ? `: ${last}` : ''}`)), 5000);
     client.once('ready', () => {
       clearTimeout(timer);
       resolve();
@@ -306,11 +309,13 @@ async function sweep(client: RedisClient): Promise<number> {
 }
 
 export async function benchRateLimit(): Promise<number> {
-  const client = createRedisClient({ mode: 'standalone', host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) });
+  const host = process.env.REDIS_HOST ?? '127.0.0.1';
+  const port = Number(process.env.REDIS_PORT ?? 6379);
+  const client = createRedisClient({ mode: 'standalone', host, port });
   const began = performance.now();
   let errors = 0;
   try {
-    await ready(client);
+    await ready(client, `${host}:${port}`);
     const cases: Case[] = [];
     for (const shape of Object.keys(SHAPES)) {
       for (const outcome of ['admitted', 'refused'] as const) {
@@ -343,7 +348,7 @@ export async function benchRateLimit(): Promise<number> {
     const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
     process.stdout.write(
       `\nllm-rate-limit core vs rate-limiter-flexible: ${ROUNDS} rounds (after a warm-up), each case at most ${MAX_CHECKS} checks or ${CASE_MS} ms a round; ` +
-        `node ${process.version}, ${os.cpus().length} cores; Redis ${process.env.REDIS_HOST ?? '127.0.0.1'}:${process.env.REDIS_PORT ?? 6379}; ` +
+        `node ${process.version}, ${os.cpus().length} cores; Redis ${host}:${port}; ` +
         `medians over rounds (ratios: medians of per-round ratios against RateLimiterMemory or RateLimiterRedis of the same shape, outcome and in-flight)\n\n`,
     );
     process.stdout.write(
