@@ -40,7 +40,7 @@ const hostPort = string({ len_min: 3, description: 'host:port' });
 const redis = record(
   {
     mode: string({ default: 'standalone', one_of: ['standalone', 'sentinel', 'cluster'], description: 'How to reach Redis.' }),
-    host: string({ default: '127.0.0.1', description: 'standalone: the server.' }),
+    host: string({ default: '127.0.0.1', referenceable: true, description: 'standalone: the server (a vault reference such as {vault://env/llm-redis-host} lets one kong.yml serve several environments).' }),
     port: integer({ default: 6379, between: [1, 65535], description: 'standalone: the port.' }),
     database: integer({ default: 0, between: [0, 1024], description: 'standalone, sentinel: the database (Cluster has only 0).' }),
     username: string({ referenceable: true, description: 'ACL user (Redis 6+).' }),

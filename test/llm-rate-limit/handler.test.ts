@@ -12,6 +12,8 @@ import type { MockOpenAI } from '../mock-openai/server';
 import { bridgeWithYml, type BridgeWith } from '../support/bridge-with';
 import { rawRequest } from '../support/raw-http';
 import { sparePort, TestRedisServer } from './core/support/redis-server';
+import { estimateCompletionTokens } from '../../plugins/shared/usage-estimate';
+import { readUnmeasuredAnswer, readUsage } from '../../plugins/shared/usage';
 
 const PLUGIN = 'llm-rate-limit';
 const ALICE_KEY = 'sk-llm-rl-alice-0123456789abcdefghijklmnopqrstuvwxyz';
@@ -63,7 +65,19 @@ services:
               default_completion_tokens: 100
               limits:
                 - { id: tpm, unit: tokens, limit: 2000, window_seconds: 60 }
-                - { id: rpm, unit: requests, limit: 100, window_seconds: 60 }`))}${route('nofacts', rl(`
+                - { id: rpm, unit: requests, limit: 100, window_seconds: 60 }`))}${route('settle', `
+          - name: llm-guard
+            config: { include_usage: true }` + rl(`
+              key_by: header
+              header_name: x-team
+              default_completion_tokens: 1000
+              limits:
+                - { id: tpm, unit: tokens, limit: 100000, window_seconds: 60 }`))}${route('estimate', guard + rl(`
+              key_by: header
+              header_name: x-team
+              default_completion_tokens: 1000
+              limits:
+                - { id: tpm, unit: tokens, limit: 100000, window_seconds: 60 }`))}${route('nofacts', rl(`
               key_by: header
               header_name: x-team
               default_completion_tokens: 100
@@ -297,5 +311,63 @@ describe('llm-rate-limit through the bridge', () => {
     } finally {
       redis.resume();
     }
+  });
+
+  describe('settling reservations with the answer\'s usage (log phase)', () => {
+    /** tpm remaining as the next request's check saw it, before its own reservation. */
+    async function usedSoFar(route: string, who: string): Promise<number> {
+      await bridge.drainLogPhase();
+      await client(route, who).chat.completions.create(chat('probe', { max_tokens: 1 }));
+      const d = decision();
+      return 100000 - d.log.limits[0].remaining - d.log.reserved.tokens;
+    }
+
+    it('settles a JSON answer to its exact usage', async () => {
+      const who = team();
+      await client('settle', who).chat.completions.create(chat('settle me exactly', { max_tokens: 700 }));
+      const reserved = decision().log.reserved.tokens;
+      const usage = readUsage(bridge.traces.at(-1)!.shared.llm_usage)!;
+      expect(usage.source).toBe('response');
+      expect(reserved).toBeGreaterThan(usage.total_tokens);
+      expect(calls()).toHaveLength(3);
+      const logCalls = bridge.traces.at(-1)!.pdkCalls.filter((c) => c.plugin === PLUGIN && c.phase === 'log').map((c) => c.method);
+      await bridge.drainLogPhase();
+      expect(await usedSoFar('settle', who)).toBe(usage.total_tokens);
+      expect(logCalls.length).toBeLessThanOrEqual(2);
+    });
+
+    it('settles a stream to the usage of the chunk it asked for, which the client never sees', async () => {
+      const who = team();
+      const stream = await client('settle', who).chat.completions.create({ ...chat('stream and settle'), stream: true });
+      let text = '';
+      for await (const chunk of stream) {
+        expect(chunk.choices.length).toBeGreaterThan(0); // the usage-only chunk was dropped
+        expect(chunk.usage ?? null).toBeNull();
+        text += chunk.choices[0].delta.content ?? '';
+      }
+      expect(text).toBe('Echo: stream and settle');
+      expect((mock.requests[0].json as any).stream_options).toEqual({ include_usage: true });
+      const usage = readUsage(bridge.traces.at(-1)!.shared.llm_usage)!;
+      expect(usage.source).toBe('stream');
+      expect(await usedSoFar('settle', who)).toBe(usage.total_tokens);
+    });
+
+    it('settles a stream without usage to the estimate from its size', async () => {
+      const who = team();
+      const stream = await client('estimate', who).chat.completions.create({ ...chat('a stream that reports no usage at all, so its size must tell'), stream: true });
+      for await (const _ of stream) void _;
+      const d = decision();
+      const answer = readUnmeasuredAnswer(bridge.traces.at(-1)!.shared.llm_usage)!;
+      expect(answer).toMatchObject({ source: 'none', status: 200, stream: true, encoded: false });
+      const est = estimateCompletionTokens({ endpoint: 'chat.completions', model: 'gpt-4o-mini', stream: true, bytes: answer.answer_bytes, include_usage: false })!;
+      expect(await usedSoFar('estimate', who)).toBe(d.request.prompt_tokens + est.completion_tokens);
+    });
+
+    it('refunds everything for an error answer', async () => {
+      const who = team();
+      mock.failNext(1, { status: 500 });
+      await client('settle', who).chat.completions.create(chat('fail')).catch(() => undefined);
+      expect(await usedSoFar('settle', who)).toBe(0);
+    });
   });
 });
