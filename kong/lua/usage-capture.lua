@@ -66,6 +66,12 @@
 local ok_cjson, cjson = pcall(require, "cjson.safe")
 if not ok_cjson or type(cjson) ~= "table" then
   cjson = nil
+elseif type(cjson.new) == "function" then
+  -- an instance of our own: lua-cjson's default also takes hex, inf and nan for numbers,
+  -- which are not JSON (RFC 8259) and which OpenAI never sends; refused, a count in
+  -- such a form is no count. Settings of the shared module are left alone.
+  cjson = cjson.new()
+  cjson.decode_invalid_numbers(false)
 end
 
 local TAIL_MAX = 8192     -- JSON answer tail; tail of an over-long SSE line

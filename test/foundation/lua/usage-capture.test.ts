@@ -260,7 +260,10 @@ describe('usage-capture.lua (post-function body_filter)', () => {
       const fractional = JSON.stringify({ id: 'x', usage: { prompt_tokens: 1.5, completion_tokens: 2, total_tokens: 3.5 } });
       const badDetail = JSON.stringify({ id: 'x', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3, prompt_tokens_details: { cached_tokens: 'x' } } });
       const truncated = chatCompletion().slice(0, chatCompletion().indexOf('"completion_tokens_details"') + 10);
-      const cases = [nullUsage, badUsage, fractional, badDetail, truncated].map((body, i) => ({
+      // lua-cjson's default would read 0x13 as 19: not JSON, refused
+      const hex = '{"id":"x","usage":{"prompt_tokens":0x13,"completion_tokens":1,"total_tokens":20}}';
+      const inf = '{"id":"x","usage":{"prompt_tokens":1,"completion_tokens":inf,"total_tokens":20}}';
+      const cases = [nullUsage, badUsage, fractional, badDetail, truncated, hex, inf].map((body, i) => ({
         name: `bad ${i}`,
         headers: { 'content-type': JSON_TYPE },
         body,
