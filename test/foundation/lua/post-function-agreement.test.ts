@@ -17,6 +17,7 @@ import { REPO_ROOT } from '../../bridge/kong-settings';
 import { luaRoundTrip } from '../../bridge/lua-values';
 import { parsePostFunction, type ChunkContext, type PostFunction } from '../../bridge/post-function';
 import type { Headers } from '../../bridge/request-context';
+import { POST_FUNCTION_CHUNKS } from '../../../scripts/gen-kong-lua';
 import { FACTS, IDENTITY, RATE_LIMIT_LOG } from './ctx-values';
 import { runLua, type AccessResult, type BodyCase, type BodyResult, type HeaderResult, type LuaInput } from './lua-harness';
 import {
@@ -319,6 +320,13 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
       expect(ctx.delayedResponse).toMatchObject({ status: 503 });
       expect(serializedOf(ctx)).toEqual({ 'llm.identity': IDENTITY });
     });
+  });
+
+  it('test/README.md lists every chunk the bridge emulates, with its file and phase', () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'test', 'README.md'), 'utf8');
+    const rows = [...readme.matchAll(/^\| `(llm-[a-z-]+)` \| ([a-z_]+)[^|]* \| `kong\/lua\/([a-z-]+\.lua)`/gm)].map((m) => [m[1], m[2], m[3]]);
+    const chunks = POST_FUNCTION_CHUNKS.map((c) => [c.marker.replace(/^-- /, '').replace(/:$/, ''), c.phase, c.file]);
+    expect(rows).toEqual(chunks);
   });
 
   it('the bridge refuses a post-function chunk it does not know, or one that differs from kong/lua/', () => {
