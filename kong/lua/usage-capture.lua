@@ -40,8 +40,10 @@
 --     response.completed / incomplete / failed) is read (source "stream"; the last one
 --     wins). A line longer than LINE_MAX is not decoded whole: its last TAIL_MAX bytes
 --     are searched for `"usage":{...}` instead (a long response.completed event).
---   * Dropping: when kong.ctx.shared.llm_guard.include_usage_injected == true (llm-guard
---     added stream_options.include_usage for a client that did not ask for it), the
+--   * Dropping: when kong.ctx.shared.llm_guard.include_usage_injected == true or
+--     kong.ctx.shared.llm_rate_limit.include_usage_injected == true (llm-guard, or
+--     llm-rate-limit where no guard ran, added stream_options.include_usage for a
+--     client that did not ask for it), the
 --     usage-only event (`choices` an empty array, `usage` an object) is removed from
 --     what the client receives: the whole event block, up to and including its blank
 --     line. To do that, the bytes of the current event are held back until the event is
@@ -305,8 +307,9 @@ local function init()
   end
   if not st.stream then return st end
   st.mode = "sse"
-  local guard = kong.ctx.shared.llm_guard
-  st.drop = type(guard) == "table" and guard.include_usage_injected == true
+  local guard, limiter = kong.ctx.shared.llm_guard, kong.ctx.shared.llm_rate_limit
+  st.drop = ((type(guard) == "table" and guard.include_usage_injected == true)
+    or (type(limiter) == "table" and limiter.include_usage_injected == true))
     and headers["content-length"] == nil
   -- the current line: pieces while short; head and tail once over LINE_MAX
   st.line = b_new()

@@ -235,8 +235,8 @@ export class UsageCapture {
     }
     if (!this.stream) return;
     this.mode = 'sse';
-    const guard = shared.llm_guard;
-    this.drop = isTable(guard) && own(guard, 'include_usage_injected') === true && !response.headers.has('content-length');
+    const injected = (v: unknown) => isTable(v) && own(v, 'include_usage_injected') === true;
+    this.drop = (injected(shared.llm_guard) || injected(shared.llm_rate_limit)) && !response.headers.has('content-length');
   }
 
   private publish(usage: Usage): void {

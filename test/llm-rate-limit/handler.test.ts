@@ -14,6 +14,7 @@ import { rawRequest } from '../support/raw-http';
 import { sparePort, TestRedisServer } from './core/support/redis-server';
 import { estimateCompletionTokens } from '../../plugins/shared/usage-estimate';
 import { readUnmeasuredAnswer, readUsage } from '../../plugins/shared/usage';
+import { postFunctionConfig, readLuaSources } from '../../scripts/gen-kong-lua';
 
 const PLUGIN = 'llm-rate-limit';
 const ALICE_KEY = 'sk-llm-rl-alice-0123456789abcdefghijklmnopqrstuvwxyz';
@@ -51,10 +52,13 @@ function kongYml(redisPort: number): string {
               policy: redis
               fault_tolerant: ${faultTolerant}
               redis: { port: ${redisPort}, timeout_ms: 100 }`;
+  // the post-function as kong.yml has it (Lua from kong/lua/, emulated natively by the bridge)
+  const postFunction = ['    plugins:', '      - name: post-function', ...postFunctionConfig(readLuaSources(), ['llm_rate_limit'], '        ')].join('\n');
   return `_format_version: "3.0"
 services:
   - name: openai
     url: http://127.0.0.1:1/v1
+${postFunction}
     routes:${route('requests', rl(`
               key_by: header
               header_name: x-team
@@ -171,6 +175,18 @@ describe('llm-rate-limit through the bridge', () => {
     expect(mock.requests).toHaveLength(4);
   });
 
+  it('replaces OpenAI\'s own x-ratelimit-* (the organization\'s quota) with the client\'s, set by the header_filter Lua', async () => {
+    const { response } = await client('requests', team()).chat.completions.create(chat('hello')).withResponse();
+    expect(response.headers.get('x-ratelimit-limit-requests')).toBe('3');
+    expect(response.headers.get('x-ratelimit-remaining-requests')).toBe('2');
+    expect(response.headers.get('x-ratelimit-reset-requests')).toMatch(/^1m\d+(\.\d+)?s$/);
+    expect(response.headers.get('ratelimit-limit')).toBe('3');
+    expect(response.headers.get('ratelimit-remaining')).toBe('2');
+    // the organization's token quota is not ours to show
+    expect(response.headers.get('x-ratelimit-limit-tokens')).toBeNull();
+    expect(response.headers.get('x-ratelimit-remaining-tokens')).toBeNull();
+  });
+
   it('costs 2 PDK calls on a request-only limit and publishes the decision once', async () => {
     await client('requests', team()).chat.completions.create(chat('hello'));
     expect(calls()).toEqual(['kong.request.get_header', 'kong.ctx.shared.set']);
@@ -209,17 +225,22 @@ describe('llm-rate-limit through the bridge', () => {
     expect(calls()).toContain('kong.service.request.set_raw_body');
   });
 
-  it('refuses a request whose cost does not fit a USD budget with insufficient_quota', async () => {
+  it('reserves a request\'s most cost against a USD budget, settles it to the actual cost, and refuses what cannot fit with insufficient_quota', async () => {
     const c = client('usd', team());
     // gpt-4o-mini: $0.15 / $0.60 per 1M tokens: 1000 completion tokens reserve $0.0006+
     await c.chat.completions.create(chat('cheap', { max_tokens: 1000 }));
-    const err = await c.chat.completions.create(chat('cheap', { max_tokens: 1000 })).catch((e) => e);
+    expect(decision().log.reserved.usd_micros).toBeGreaterThan(600);
+    await bridge.drainLogPhase();
+    // settled to the few tokens used: a second such reservation fits the $0.001 day
+    await c.chat.completions.create(chat('cheap', { max_tokens: 1000 }));
+    const err = await c.chat.completions.create(chat('dear', { max_tokens: 2000 })).catch((e) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     expect(err.type).toBe('insufficient_quota');
     expect(err.code).toBe('insufficient_quota');
-    expect(err.message).toMatch(/daily-usd on USD: limit 0\.001,/);
+    expect(err.message).toMatch(/^429 Request too large for limit daily-usd: it needs 0\.0012\d* USD and the limit is 0\.001\./);
     // USD budgets are not advertised in headers
     expect(err.headers.get('ratelimit-limit')).toBeNull();
+    expect(mock.requests).toHaveLength(2);
   });
 
   it('refills a token bucket', async () => {

@@ -35,6 +35,8 @@ import {
 } from './openai-bodies';
 
 const INJECTED = { llm_guard: { include_usage_injected: true, endpoint: 'chat_completions', stream: true } };
+/** llm-rate-limit added include_usage (no guard on the route). */
+const INJECTED_BY_LIMITER = { llm_rate_limit: { include_usage_injected: true, allowed: true } };
 const SSE = { 'content-type': SSE_TYPE };
 const JSON_H = { 'content-type': JSON_TYPE };
 
@@ -187,6 +189,7 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
       // SSE chat streams, every byte boundary
       { name: 'stream, asked', headers: SSE, body: short.body, splits: 'all2' },
       { name: 'stream, injected', headers: SSE, shared: INJECTED, body: short.body, splits: 'all2' },
+      { name: 'stream, injected by llm-rate-limit', headers: SSE, shared: INJECTED_BY_LIMITER, body: short.body, splits: 'all2' },
       { name: 'stream without usage, injected', headers: SSE, shared: INJECTED, body: noUsage.body, splits: 'all2' },
       { name: 'usage-only event alone, injected', headers: SSE, shared: INJECTED, body: usageOnly, splits: 'all2' },
       { name: 'usage-only event alone, asked', headers: SSE, body: usageOnly, splits: 'all2' },

@@ -115,6 +115,11 @@ describe('usage-capture.lua (post-function body_filter)', () => {
       }
     });
 
+    it('include_usage injected by llm-rate-limit (no guard on the route): the same drop', () => {
+      const cases = everySplit({ name: 'injected by the limiter', headers: { 'content-type': SSE_TYPE }, shared: { llm_rate_limit: { include_usage_injected: true, allowed: true } }, body: withUsage.body });
+      for (const r of run(cases).results) expectAll(r, withUsage.withoutUsageEvent, usage);
+    });
+
     it('a stream without usage: nothing dropped (injected or not), the answer recorded as unmeasured', () => {
       const cases = [
         ...everySplit({ name: 'no usage, injected', headers: { 'content-type': SSE_TYPE }, shared: INJECTED, body: without.body }),
