@@ -35,7 +35,7 @@ const limit = record(
 const limits = (description: string, required: boolean) =>
   required ? array(limit, { required: true, len_min: 1, description }) : array(limit, { default: [], description });
 
-const hostPort = string({ len_min: 3, description: 'host:port' });
+const hostPort = string({ len_min: 3, description: 'A node as host:port.' });
 
 const redis = record(
   {
@@ -69,7 +69,7 @@ const price = record(
     cached_input: number({ between: [0, 1000000], description: 'USD per 1M cached prompt tokens (default: input).' }),
     output: number({ required: true, between: [0, 1000000], description: 'USD per 1M completion tokens.' }),
   },
-  { description: 'A price.' },
+  { description: 'A model\'s price in USD per 1M tokens.' },
 );
 
 export const fields = {

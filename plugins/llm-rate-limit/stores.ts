@@ -63,6 +63,8 @@ export function redisClientOptions(r: RedisConfig): RedisClientOptions {
       if (r.cluster_nodes.length === 0) throw new LimitConfigError('redis: cluster mode needs cluster_nodes');
       return { ...common, mode: 'cluster', nodes: r.cluster_nodes.map((n) => hostPort('cluster_nodes', n)) };
     default:
+      // Kong passes "" for a vault reference it could not resolve: say so, do not connect to localhost
+      if (r.host.trim() === '') throw new LimitConfigError('redis.host is empty (a vault reference that did not resolve?)');
       return { ...common, mode: 'standalone', host: r.host, port: r.port, db: r.database };
   }
 }

@@ -76,7 +76,9 @@ ${postFunction}
               header_name: x-team
               default_completion_tokens: 1000
               limits:
-                - { id: tpm, unit: tokens, limit: 100000, window_seconds: 60 }`))}${route('estimate', guard + rl(`
+                - { id: tpm, unit: tokens, limit: 100000, window_seconds: 60 }`))}${route('estimate', `
+          - name: llm-guard
+            config: { include_usage: false }` + rl(`
               key_by: header
               header_name: x-team
               default_completion_tokens: 1000
@@ -112,7 +114,11 @@ ${postFunction}
               limits:
                 - { id: rpm, unit: requests, limit: 3, window_seconds: 60 }`))}${route('broken', rl(`
               limits:
-                - { id: odd, unit: requests, limit: 3, window_seconds: 1, sub_windows: 7 }`))}${route('redis-ft', rl(`
+                - { id: odd, unit: requests, limit: 3, window_seconds: 1, sub_windows: 7 }`))}${route('nohost', rl(`
+              policy: redis
+              redis: { host: "{vault://env/llm-rl-test-unset-host}" }
+              limits:
+                - { id: rpm, unit: requests, limit: 3, window_seconds: 60 }`))}${route('redis-ft', rl(`
               key_by: header
               header_name: x-team${redis(true)}
               limits:
@@ -286,6 +292,16 @@ describe('llm-rate-limit through the bridge', () => {
     const res = await rawRequest(bridge.url, 'POST', '/broken/v1/chat/completions', [['content-type', 'application/json']], JSON.stringify(chat('x')));
     expect(res.status).toBe(500);
     expect(JSON.parse(res.body).error.code).toBe('llm_rate_limit_misconfigured');
+    expect(mock.requests).toHaveLength(0);
+  });
+
+  it('answers 500 and logs why when the Redis host reference does not resolve (Kong passes "")', async () => {
+    const res = await rawRequest(bridge.url, 'POST', '/nohost/v1/chat/completions', [['content-type', 'application/json']], JSON.stringify(chat('x')));
+    expect(res.status).toBe(500);
+    expect(JSON.parse(res.body).error.code).toBe('llm_rate_limit_misconfigured');
+    const logged = bridge.logs.map((l) => l.message);
+    expect(logged).toEqual(expect.arrayContaining([expect.stringContaining('unable to resolve reference {vault://env/llm-rl-test-unset-host}')]));
+    expect(logged).toEqual(expect.arrayContaining([expect.stringContaining('"error":"config.redis.host: length must be at least 1"')]));
     expect(mock.requests).toHaveLength(0);
   });
 
