@@ -114,7 +114,11 @@ ${postFunction}
               limits:
                 - { id: rpm, unit: requests, limit: 3, window_seconds: 60 }`))}${route('broken', rl(`
               limits:
-                - { id: odd, unit: requests, limit: 3, window_seconds: 1, sub_windows: 7 }`))}${route('nohost', rl(`
+                - { id: odd, unit: requests, limit: 3, window_seconds: 1, sub_windows: 7 }`))}${route('edge', rl(`
+              key_by: header
+              header_name: x-team${redis(true)}
+              limits:
+                - { id: r2s, unit: requests, limit: 3, window_seconds: 2 }`))}${route('nohost', rl(`
               policy: redis
               redis: { host: "{vault://env/llm-rl-test-unset-host}" }
               limits:
@@ -293,6 +297,24 @@ describe('llm-rate-limit through the bridge', () => {
     expect(res.status).toBe(500);
     expect(JSON.parse(res.body).error.code).toBe('llm_rate_limit_misconfigured');
     expect(mock.requests).toHaveLength(0);
+  });
+
+  it('admits no burst across a window edge (Redis): what a fixed window would let through twice is refused', async () => {
+    const c = client('edge', team());
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // just before an edge of the fixed 2 s windows (epoch-aligned, as fixed-window limiters count)
+    const toEdge = 2000 - (Date.now() % 2000);
+    await sleep(toEdge < 600 ? toEdge + 1500 : toEdge - 500);
+    for (let i = 0; i < 3; i++) await c.chat.completions.create(chat(`before ${i}`));
+    expect(decision().log.store).toBe('redis');
+    await sleep(2000 - (Date.now() % 2000) + 50); // just past the edge
+    const after = await Promise.all([0, 1, 2].map((i) => c.chat.completions.create(chat(`after ${i}`)).catch((e) => e)));
+    expect(after.every((e) => e instanceof OpenAI.RateLimitError)).toBe(true);
+    expect(mock.requests).toHaveLength(3);
+    // once the first three are a window (+ one sub-window) old, the budget is back
+    await sleep(2300);
+    await c.chat.completions.create(chat('later'));
+    expect(mock.requests).toHaveLength(4);
   });
 
   it('answers 500 and logs why when the Redis host reference does not resolve (Kong passes "")', async () => {
