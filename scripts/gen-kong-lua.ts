@@ -38,13 +38,13 @@ export interface ChunkSource {
 
 /** Every chunk of our post-function blocks, in the order each phase runs them. */
 export const POST_FUNCTION_CHUNKS: readonly ChunkSource[] = [
-  { marker: '-- llm-serialize-values:', file: 'serialize-values.lua', phase: 'access' },
   { marker: '-- llm-bypass-guard:', file: 'bypass-guard.lua', phase: 'access' },
+  { marker: '-- llm-serialize-values:', file: 'serialize-values.lua', phase: 'header_filter' },
   { marker: '-- llm-ratelimit-headers:', file: 'ratelimit-headers.lua', phase: 'header_filter' },
   { marker: '-- llm-usage-capture:', file: 'usage-capture.lua', phase: 'body_filter' },
 ];
 const PHASES: readonly PostFunctionPhase[] = ['access', 'header_filter', 'body_filter'];
-const GUARD = POST_FUNCTION_CHUNKS[1];
+const GUARD = POST_FUNCTION_CHUNKS.find((c) => c.file === 'bypass-guard.lua')!;
 
 /** The Lua of each chunk, by file name, trailing newlines removed. */
 export type LuaSources = Record<string, string>;

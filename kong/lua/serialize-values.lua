@@ -1,4 +1,4 @@
--- llm-serialize-values: an access chunk for Kong's bundled post-function plugin.
+-- llm-serialize-values: a header_filter chunk for Kong's bundled post-function plugin.
 --
 -- Copies what our JS plugins published in kong.ctx.shared into Kong's serialized log
 -- (kong.log.set_serialize_value), so Kong's bundled log plugins (http-log, file-log,
@@ -21,10 +21,11 @@
 -- plugin's later change does not reach the log), keeping only strings, numbers,
 -- booleans and tables of them, to MAX_DEPTH levels: what set_serialize_value accepts.
 --
--- It comes BEFORE the bypass guard in the access list: when the guard answers 503,
--- the log still has what the plugins that did run published. Kong skips later access
--- handlers after a plugin's kong.response.exit (a 401, a 429): this chunk does not
--- run then. Needs no `require` (works in Kong's default sandbox).
+-- It runs in header_filter, not access: Kong skips the access handlers that come after
+-- a plugin's kong.response.exit (a 401, llm-rate-limit's 429, the bypass guard's 503),
+-- but runs header_filter on every response, exits included, so a refused request's
+-- log still carries what the plugins that did run published (the 429's decision).
+-- Needs no `require` (works in Kong's default sandbox).
 
 local type, pairs, pcall, tostring = type, pairs, pcall, tostring
 local huge = math.huge

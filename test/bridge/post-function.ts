@@ -3,10 +3,10 @@
  * exactly the chunks of kong/lua/ (scripts/gen-kong-lua.ts writes them), and the
  * bridge runs each natively, recognized by its marker comment:
  *
- *   access         llm-serialize-values  ctx.shared -> serialize values (serializeValuesChunk)
- *                  llm-bypass-guard      503 when a required mark is missing (the marks
+ *   access         llm-bypass-guard      503 when a required mark is missing (the marks
  *                                        read from the chunk's `local required = {...}`)
- *   header_filter  llm-ratelimit-headers llm_rate_limit.headers on the response (rateLimitHeadersChunk)
+ *   header_filter  llm-serialize-values  ctx.shared -> serialize values (serializeValuesChunk)
+ *                  llm-ratelimit-headers llm_rate_limit.headers on the response (rateLimitHeadersChunk)
  *   body_filter    llm-usage-capture     usage from the streamed body (usage-capture.ts)
  *
  * A chunk that is not one of these, or whose text differs from its kong/lua/ file
@@ -217,7 +217,7 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
         continue;
       }
       if (text !== sources[src.file]) throw new Error(`post-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
-      if (src.file === 'serialize-values.lua') steps.access.push({ file: src.file, run: (ctx) => serializeValuesChunk(ctx) });
+      if (src.file === 'serialize-values.lua') steps.header_filter.push({ file: src.file, run: (ctx) => serializeValuesChunk(ctx) });
       else if (src.file === 'ratelimit-headers.lua') steps.header_filter.push({ file: src.file, run: rateLimitHeadersChunk });
       else if (src.file === 'usage-capture.lua') {
         if (usage) throw new Error('post-function: two usage-capture chunks');

@@ -111,15 +111,14 @@ describe('kong/ configuration', () => {
       expect(withPostFunctions(yml, sources)).toBe(yml);
     });
 
-    it('every post-function runs serialize-values then the guard in access, ratelimit-headers in header_filter, usage-capture in body_filter', () => {
+    it('every post-function runs the guard in access, serialize-values then ratelimit-headers in header_filter, usage-capture in body_filter', () => {
       expect(postFunctions.length).toBe(2); // the service's and /checked's
       for (const p of postFunctions) {
         expect(Object.keys(p.config)).toEqual(['access', 'header_filter', 'body_filter']);
-        expect(p.config.access).toHaveLength(2);
-        // the serialize chunk first: it must run even when the guard answers 503
-        expect(p.config.access[0]).toBe(lua('serialize-values.lua'));
-        expect(p.config.access[1]).toMatch(/^-- llm-bypass-guard:/);
-        expect(p.config.header_filter).toEqual([lua('ratelimit-headers.lua')]);
+        expect(p.config.access).toHaveLength(1);
+        expect(p.config.access[0]).toMatch(/^-- llm-bypass-guard:/);
+        // the serialize chunk in header_filter: it runs on exits too (a 429, the guard's 503)
+        expect(p.config.header_filter).toEqual([lua('serialize-values.lua'), lua('ratelimit-headers.lua')]);
         expect(p.config.body_filter).toEqual([lua('usage-capture.lua')]);
       }
     });

@@ -180,6 +180,10 @@ describe('llm-rate-limit through the bridge', () => {
     expect(err.headers.get('ratelimit-remaining')).toBe('0');
     expect(mock.requests).toHaveLength(3);
     expect(decision().log).toMatchObject({ allowed: false, key_by: 'header', refused_by: 'rpm', store: 'local' });
+    // Kong's log plugins get the refusal too (the post-function's header_filter runs on exits)
+    await bridge.drainLogPhase();
+    const logged = bridge.traces.at(-1)!.logged as { llm?: { rate_limit?: unknown } };
+    expect(logged.llm?.rate_limit).toMatchObject({ allowed: false, refused_by: 'rpm', limits: [{ id: 'rpm', unit: 'requests', limit: 3, remaining: 0 }] });
     // another key has its own budget
     await client('requests', team()).chat.completions.create(chat('hello'));
     expect(mock.requests).toHaveLength(4);

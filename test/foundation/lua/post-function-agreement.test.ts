@@ -294,7 +294,7 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
     });
   });
 
-  describe('access (serialize-values, then the bypass guard)', () => {
+  describe('serialize-values (header_filter, after the access guard)', () => {
     const cases: Array<{ name: string; shared?: Record<string, LuaInput> }> = [
       { name: 'nothing' },
       { name: 'everything', shared: { llm_auth: IDENTITY, llm_guard: FACTS, llm_rate_limit: { headers: { a: '1' }, log: RATE_LIMIT_LOG } } },
@@ -313,14 +313,17 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
       const ctx = { shared, serializeValues: [], response: { status: 0, headers: new Map(), source: 'service' as const }, delayedResponse: null };
       pf.access(ctx, () => undefined);
       expect(ctx.delayedResponse).toBeNull();
+      pf.headerFilter(ctx, () => undefined);
       expect(normalize(serializedOf(ctx))).toEqual(normalize(JSON.parse(lua[i].serialized)));
       expect(lua[i].logs).toEqual([]);
     });
 
-    it('copies before the guard answers 503: the log has what the plugins that ran published', () => {
+    it('copies on the guard\'s 503 too (header_filter runs on exits): the log has what the plugins that ran published', () => {
       const ctx = { shared: luaRoundTrip({ llm_auth: IDENTITY }) as Record<string, unknown>, serializeValues: [], response: { status: 0, headers: new Map(), source: 'service' as const }, delayedResponse: null };
       pf.access(ctx, () => undefined);
       expect(ctx.delayedResponse).toMatchObject({ status: 503 });
+      expect(serializedOf(ctx)).toEqual({});
+      pf.headerFilter({ ...ctx, response: { status: 503, headers: new Map(), source: 'exit' as const } }, () => undefined);
       expect(serializedOf(ctx)).toEqual({ 'llm.identity': IDENTITY });
     });
   });
@@ -341,6 +344,6 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
     expect(parse({ ...config, body_filter: [config.body_filter[0].replace('HOLD_MAX = 16384', 'HOLD_MAX = 1')] })).toThrow(/differs from kong\/lua\/usage-capture.lua/);
     expect(parse({ ...config, header_filter: [config.body_filter[0]] })).toThrow(/body_filter chunk, found in header_filter/);
     expect(parse({ ...config, log: ['-- llm-usage-capture: x'] })).toThrow(/does not emulate `log`/);
-    expect(parse({ ...config, access: [config.access[0]] })).toThrow(/no llm-bypass-guard/);
+    expect(parse({ ...config, access: [] })).toThrow(/no llm-bypass-guard/);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * kong/lua/serialize-values.lua (a post-function access chunk) under LuaJIT in Kong's
+ * kong/lua/serialize-values.lua (a post-function header_filter chunk) under LuaJIT in Kong's
  * default sandbox (no `require`): what our JS plugins published in kong.ctx.shared
  * reaches Kong's serialized log, and only the members named in the Lua.
  */
@@ -14,7 +14,7 @@ function run(cases: Omit<AccessCase, 'kind'>[]): AccessResult[] {
 
 const serialized = (r: AccessResult) => JSON.parse(r.serialized) as Record<string, unknown>;
 
-describe('serialize-values.lua (post-function access)', () => {
+describe('serialize-values.lua (post-function header_filter)', () => {
   it('copies identity, request facts and the rate-limit log under llm.*', () => {
     const [r] = run([
       { name: 'all', shared: { llm_auth: IDENTITY, llm_guard: FACTS, llm_rate_limit: { headers: { 'x-ratelimit-remaining-requests': '7' }, log: RATE_LIMIT_LOG } } },
