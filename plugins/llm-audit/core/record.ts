@@ -98,7 +98,7 @@ export interface AuditInputs {
   /** The LlmUsage from kong.ctx.shared (`USAGE_CTX_KEY`). */
   usage?: unknown;
   /** The answer's size `{ bytes, content_chars }` (uncompressed), for an estimate when no usage was captured. */
-  answer?: { bytes?: unknown; content_chars?: unknown } | null | unknown;
+  answer?: unknown;
   /** llm-rate-limit's decision `{ decision, limits: [{ id, unit, limit, remaining }] }`. */
   rate_limit?: unknown;
   /** llm-response-guard's findings, type to count. */
