@@ -1,0 +1,278 @@
+/**
+ * Delivery of serialized audit records to one sink: a bounded in-memory queue, batches
+ * by count, bytes and time, retries with full-jitter backoff, an on-disk spill while the
+ * sink stays down, replay in order when it is back, and a flush with a deadline.
+ *
+ * Order. The records form one log: the spill buffer holds its oldest part, memory the
+ * newest. Memory is sent only while the spill is empty; spilling moves memory's oldest
+ * records to the spill's end; the spill is replayed first. So records reach the sink in
+ * `enqueue` order (one batch in flight at a time), at least once: a batch whose send
+ * failed in a way the sink could not tell from success (a timeout) is sent again.
+ *
+ * Bounds and losses, each counted in `dropped` and reported through `on_drop`:
+ * - memory holds at most `memory_max_records` / `memory_max_bytes`; past that, with a
+ *   spill, the pump moves memory to disk as soon as its current send attempt ends
+ *   (meanwhile memory may grow to twice the bound; beyond that records are dropped,
+ *   `memory_full`); without a spill, records past the bound are dropped at once;
+ * - the spill's `max_bytes` (`spill_full`), a spill the disk refuses (`spill_error`);
+ * - a batch the destination refuses as content, HTTP 400/413/422 (`refused`);
+ * - at `close`, memory that neither the sink nor a spill took by the deadline
+ *   (`shutdown`; only without a spill or when the spill is full).
+ * `enqueue` never waits: it appends to memory and at most wakes the pump.
+ * A send that does not settle within `send_timeout_ms` counts as failed (the sink may
+ * still deliver it: at least once).
+ */
+import type { AuditSink } from '../sinks/sink';
+import { backoffDelay } from './backoff';
+import { SpillBuffer, type SpillOptions } from './spill';
+
+export type DropReason = 'memory_full' | 'spill_full' | 'spill_error' | 'refused' | 'shutdown';
+
+export interface DeliveryOptions {
+  batch_max_records: number;
+  batch_max_bytes: number;
+  /** A partial batch waits at most this long after its oldest record arrived. */
+  batch_max_wait_ms: number;
+  memory_max_records: number;
+  memory_max_bytes: number;
+  retry_initial_ms: number;
+  retry_max_ms: number;
+  /** Failed sends of one batch from memory before it spills (with a spill). */
+  attempts_before_spill: number;
+  send_timeout_ms: number;
+  /** null: no disk buffer (records past the memory bound are dropped). */
+  spill: SpillOptions | null;
+  on_drop?: (count: number, reason: DropReason) => void;
+  /** A send failed or the spill could not be opened; the message has no record content. */
+  on_error?: (message: string) => void;
+  random?: () => number;
+}
+
+/** Records, except the depths (records now in memory / on disk). */
+export interface DeliveryCounters {
+  queued: number;
+  /** Delivered straight from memory. */
+  sent: number;
+  /** Records sent again after a failed attempt. */
+  retried: number;
+  spilled: number;
+  dropped: number;
+  /** Delivered from the spill. */
+  replayed: number;
+  memory_depth: number;
+  spill_depth: number;
+}
+
+interface Item {
+  line: string;
+  bytes: number;
+  at: number;
+}
+
+type Outcome = 'sent' | 'refused' | 'failed';
+
+/** Longest timer Node accepts: the pump waits for an enqueue. */
+const IDLE_WAIT_MS = 2 ** 31 - 1;
+
+export class DeliveryQueue {
+  private readonly memory: Item[] = [];
+  private memoryBytes = 0;
+  private spill: SpillBuffer | null = null;
+  private sinkDown = false;
+  private closing = false;
+  private deadline = Infinity;
+  private wake: (() => void) | null = null;
+  private readonly done: Promise<void>;
+  private readonly c = { queued: 0, sent: 0, retried: 0, spilled: 0, dropped: 0, replayed: 0 };
+
+  constructor(
+    private readonly sink: AuditSink,
+    private readonly opts: DeliveryOptions,
+  ) {
+    this.done = this.run().catch((e) => this.opts.on_error?.(`delivery to ${sink.name} stopped: ${(e as Error).message}`));
+  }
+
+  /** Queues one record (its JSON text). Never waits, never throws. */
+  enqueue(line: string): void {
+    const bytes = Buffer.byteLength(line, 'utf8') + 1;
+    const over = this.memory.length >= this.opts.memory_max_records || this.memoryBytes + bytes > this.opts.memory_max_bytes;
+    const hardOver = this.memory.length >= 2 * this.opts.memory_max_records || this.memoryBytes + bytes > 2 * this.opts.memory_max_bytes;
+    if (this.closing || (over && (this.opts.spill === null || hardOver))) {
+      this.drop(1, this.closing ? 'shutdown' : 'memory_full');
+      return;
+    }
+    const wasEmpty = this.memory.length === 0;
+    this.memory.push({ line, bytes, at: Date.now() });
+    this.memoryBytes += bytes;
+    this.c.queued++;
+    if (wasEmpty || over || this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes) this.poke();
+  }
+
+  counters(): DeliveryCounters {
+    return { ...this.c, memory_depth: this.memory.length, spill_depth: this.spill?.records ?? 0 };
+  }
+
+  /**
+   * Stops taking records, delivers what it can until `deadline_ms` from now, spills
+   * the rest (or counts it dropped), closes the sink. Resolves with the final counters.
+   */
+  async close(deadline_ms: number): Promise<DeliveryCounters> {
+    this.closing = true;
+    this.deadline = Date.now() + Math.max(0, deadline_ms);
+    this.poke();
+    await this.done;
+    await this.sink.close().catch(() => undefined);
+    return this.counters();
+  }
+
+  private batchRecords(): number {
+    return Math.max(1, Math.min(this.opts.batch_max_records, this.sink.max_batch_records ?? Infinity));
+  }
+
+  private drop(n: number, reason: DropReason): void {
+    if (n <= 0) return;
+    this.c.dropped += n;
+    this.opts.on_drop?.(n, reason);
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Waits `ms` (or until poked); cut short once closing. An idle wait does not keep the process alive. */
+  private sleep(ms: number, idle = false): Promise<void> {
+    if (this.closing) ms = Math.min(ms, Math.max(0, this.deadline - Date.now()));
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      if (idle) t.unref();
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private overMemory(): boolean {
+    return this.memory.length > this.opts.memory_max_records || this.memoryBytes > this.opts.memory_max_bytes;
+  }
+
+  private pastDeadline(): boolean {
+    return this.closing && Date.now() >= this.deadline;
+  }
+
+  private take(maxRecords: number, maxBytes: number): Item[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < this.memory.length && n < maxRecords && (n === 0 || bytes + this.memory[n].bytes <= maxBytes)) bytes += this.memory[n++].bytes;
+    const items = this.memory.splice(0, n);
+    this.memoryBytes -= bytes;
+    return items;
+  }
+
+  private async run(): Promise<void> {
+    if (this.opts.spill) {
+      try {
+        this.spill = await SpillBuffer.open(this.opts.spill);
+      } catch (e) {
+        this.opts.on_error?.(`spill for ${this.sink.name} unusable (${(e as NodeJS.ErrnoException).code ?? 'error'}): records past the memory bound will be dropped`);
+      }
+    }
+    let failures = 0;
+    for (;;) {
+      const spill = this.spill;
+      if (spill && this.memory.length > 0 && (this.sinkDown || this.overMemory() || this.pastDeadline())) {
+        await this.spillItems(this.take(Infinity, Infinity));
+        continue;
+      }
+      if (this.pastDeadline()) break;
+      if (spill && spill.records > 0) {
+        const batch = await spill.peek(this.batchRecords(), this.opts.batch_max_bytes);
+        if (batch.length === 0) continue; // only a torn line was left: the count is reset
+        const outcome = await this.send(batch, failures > 0);
+        if (outcome === 'failed') {
+          failures++;
+          // the sink stays down: newer records go to disk instead of waiting in memory
+          if (failures >= this.opts.attempts_before_spill) this.sinkDown = true;
+          await this.sleep(backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, failures, this.opts.random));
+          continue;
+        }
+        if (outcome === 'sent') this.c.replayed += batch.length;
+        else this.drop(batch.length, 'refused');
+        failures = 0;
+        this.sinkDown = false;
+        await spill.consume(batch.length);
+        continue;
+      }
+      if (this.memory.length === 0) {
+        if (this.closing) break;
+        await this.sleep(IDLE_WAIT_MS, true);
+        continue;
+      }
+      const waited = Date.now() - this.memory[0].at;
+      const full = this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes;
+      if (!full && !this.closing && waited < this.opts.batch_max_wait_ms) {
+        await this.sleep(this.opts.batch_max_wait_ms - waited);
+        continue;
+      }
+      await this.deliverFromMemory(this.take(this.batchRecords(), this.opts.batch_max_bytes));
+    }
+    if (this.memory.length > 0) this.drop(this.take(Infinity, Infinity).length, 'shutdown');
+  }
+
+  /** One batch taken from memory: sent, spilled (at the head: the spill is empty), or dropped. */
+  private async deliverFromMemory(items: Item[]): Promise<void> {
+    const batch = items.map((i) => i.line);
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.send(batch, attempt > 1);
+      if (outcome === 'sent') {
+        this.c.sent += batch.length;
+        return;
+      }
+      if (outcome === 'refused') return this.drop(batch.length, 'refused');
+      const giveUp = this.pastDeadline() || (this.spill !== null && (attempt >= this.opts.attempts_before_spill || this.overMemory()));
+      if (giveUp) {
+        if (this.spill) {
+          this.sinkDown = true;
+          await this.spillItems(items);
+        } else this.drop(batch.length, 'shutdown');
+        return;
+      }
+      await this.sleep(backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, attempt, this.opts.random));
+    }
+  }
+
+  private async spillItems(items: Item[]): Promise<void> {
+    if (items.length === 0) return;
+    try {
+      const { written, dropped } = await this.spill!.append(items.map((i) => i.line));
+      this.c.spilled += written;
+      this.drop(dropped, 'spill_full');
+    } catch (e) {
+      this.opts.on_error?.(`spill for ${this.sink.name} failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      this.drop(items.length, 'spill_error');
+    }
+  }
+
+  private async send(batch: readonly string[], retry: boolean): Promise<Outcome> {
+    if (retry) this.c.retried += batch.length;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.opts.send_timeout_ms} ms`)), this.opts.send_timeout_ms);
+      });
+      await Promise.race([Promise.resolve().then(() => this.sink.send(batch)), timeout]);
+      return 'sent';
+    } catch (e) {
+      const err = e as { retriable?: unknown; message?: unknown };
+      this.opts.on_error?.(`send to ${this.sink.name} failed: ${String(err.message ?? 'error')}`);
+      return err.retriable === false ? 'refused' : 'failed';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
