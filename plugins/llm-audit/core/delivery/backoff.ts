@@ -17,5 +17,8 @@ export interface BackoffPolicy {
 export function backoffDelay(policy: BackoffPolicy, retry: number, random: () => number = Math.random): number {
   const exp = Math.min(Math.max(0, retry - 1), 52);
   const cap = Math.min(policy.max_ms, policy.initial_ms * 2 ** exp);
-  return Math.floor(Math.min(Math.max(random(), 0), 1 - Number.EPSILON) * cap);
+  const r = random();
+  // a source outside [0, 1) (or NaN) must not make a negative or unbounded delay
+  const u = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1 - Number.EPSILON) : 0;
+  return Math.floor(u * cap);
 }
