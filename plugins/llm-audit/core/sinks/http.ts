@@ -52,6 +52,17 @@ export class HttpSink implements AuditSink {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SinkError(`${this.name}: url must be http or https`, false);
     if (url.username || url.password) throw new SinkError(`${this.name}: url must not carry credentials; use auth_value`, false);
     if (!(opts.timeout_ms > 0)) throw new SinkError(`${this.name}: timeout_ms must be > 0`, false);
+    // checked once here: Node would otherwise throw on every send, which the queue retries forever
+    const named: Record<string, string | null | undefined> = { ...opts.headers, [opts.auth_header ?? DEFAULT_AUTH_HEADER[opts.preset]]: opts.auth_value };
+    for (const [k, v] of Object.entries(named)) {
+      try {
+        http.validateHeaderName(k);
+        if (v !== null && v !== undefined) http.validateHeaderValue(k, v);
+      } catch {
+        // the name only: the value may be the secret
+        throw new SinkError(`${this.name}: header ${/^[A-Za-z0-9-]{1,64}$/.test(k) ? k : '(unprintable)'} is not a valid HTTP header`, false);
+      }
+    }
     this.url = url;
     this.transport = url.protocol === 'https:' ? https : http;
     this.agent = new this.transport.Agent({ keepAlive: true, maxSockets: opts.max_sockets ?? 1 });

@@ -133,3 +133,11 @@ describe('HttpSink', () => {
     expect(() => new HttpSink({ url: 'https://u:p@es.example/_bulk', preset: 'elasticsearch', timeout_ms: 1 })).toThrow(/must not carry credentials/);
   });
 });
+
+describe('HttpSink config', () => {
+  it('refuses a header that is not valid HTTP, naming the header and never the value', () => {
+    const bad = () => new HttpSink({ url: 'http://127.0.0.1:9/x', preset: 'json_array', timeout_ms: 1, auth_value: 'Bearer sk-secret\r\nX: y' });
+    expect(bad).toThrow('http:json_array: header authorization is not a valid HTTP header');
+    expect(() => new HttpSink({ url: 'http://127.0.0.1:9/x', preset: 'json_array', timeout_ms: 1, headers: { 'bad name': 'v' } })).toThrow(/header \(unprintable\)/);
+  });
+});
