@@ -163,9 +163,10 @@ function capture(s: RecordSettings, on: boolean, text: unknown): CapturedText | 
 
 function injectionCounts(facts: RequestFacts | null): Record<string, number> | null {
   if (facts === null) return null;
-  const counts: Record<string, number> = {};
-  for (const f of facts.findings.injection) counts[f.category] = (counts[f.category] ?? 0) + 1;
-  return readCounts(counts);
+  // a Map: a category is the publisher's text (`__proto__`, `toString` are just names here)
+  const counts = new Map<string, number>();
+  for (const f of facts.findings.injection) counts.set(f.category, (counts.get(f.category) ?? 0) + 1);
+  return readCounts(Object.fromEntries(counts));
 }
 
 /**

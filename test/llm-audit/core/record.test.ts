@@ -106,6 +106,12 @@ describe('buildAuditRecord', () => {
     expect(rl({ decision: 'allowed', limits: {} })).toBeNull();
   });
 
+  it('counts injection findings by category, whatever the category is called', () => {
+    const injection = ['toString', '__proto__', 'toString', 'instruction_override'].map((category) => ({ rule_id: 'r', category }));
+    const r = buildAuditRecord(fullInputs({ request_facts: { ...FACTS, findings: { pii: {}, injection, blocked: true } } }), settings());
+    expect(JSON.stringify(r.guard)).toBe('{"request_findings":{},"injection":{"toString":2,"__proto__":1,"instruction_override":1},"blocked":true,"response_findings":{"email":1}}');
+  });
+
   it('bounds strings a request controls', () => {
     const huge = 'x'.repeat(100_000);
     const r = buildAuditRecord(fullInputs({ serialized: serialized({ client_ip: huge, route: { id: huge } }), node_id: huge }), settings());
