@@ -88,6 +88,8 @@ interface Item {
 }
 
 type Outcome = 'sent' | 'refused' | 'failed';
+/** What may end a wait of the pump (see `poke`). */
+type Wait = 'records' | 'urgent';
 
 /** Longest timer Node accepts: the pump waits for an enqueue. */
 const IDLE_WAIT_MS = 2 ** 31 - 1;
@@ -99,7 +101,7 @@ export class DeliveryQueue {
   private sinkDown = false;
   private closing = false;
   private deadline = Infinity;
-  private wake: (() => void) | null = null;
+  private waiting: { kind: Wait; wake: () => void } | null = null;
   private readonly done: Promise<void>;
   private readonly c = { queued: 0, sent: 0, retried: 0, spilled: 0, dropped: 0, replayed: 0 };
 
@@ -123,7 +125,8 @@ export class DeliveryQueue {
     this.memory.push({ line, bytes, at: Date.now() });
     this.memoryBytes += bytes;
     this.c.queued++;
-    if (wasEmpty || over || this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes) this.poke();
+    if (over) this.poke('urgent');
+    else if (wasEmpty || this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes) this.poke('records');
   }
 
   counters(): DeliveryCounters {
@@ -137,7 +140,7 @@ export class DeliveryQueue {
   async close(deadline_ms: number): Promise<DeliveryCounters> {
     this.closing = true;
     this.deadline = Date.now() + Math.max(0, deadline_ms);
-    this.poke();
+    this.poke('urgent');
     await this.done;
     await this.sink.close().catch(() => undefined);
     return this.counters();
@@ -153,24 +156,33 @@ export class DeliveryQueue {
     this.opts.on_drop?.(n, reason);
   }
 
-  private poke(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
+  /**
+   * Wakes the pump. `records` (new records, a full batch) ends only a wait for records;
+   * `urgent` (memory over its bound, close) ends any wait, a retry backoff included:
+   * otherwise every record arriving while a sink is down would cut its backoff short.
+   */
+  private poke(kind: Wait): void {
+    if (this.waiting === null || (kind === 'records' && this.waiting.kind !== 'records')) return;
+    const w = this.waiting;
+    this.waiting = null;
+    w.wake();
   }
 
-  /** Waits `ms` (or until poked); cut short once closing. An idle wait does not keep the process alive. */
-  private sleep(ms: number, idle = false): Promise<void> {
+  /** Waits `ms` or until poked (see `poke`); cut short once closing. An idle wait does not keep the process alive. */
+  private sleep(ms: number, kind: Wait, idle = false): Promise<void> {
     if (this.closing) ms = Math.min(ms, Math.max(0, this.deadline - Date.now()));
     return new Promise((resolve) => {
       const t = setTimeout(() => {
-        this.wake = null;
+        this.waiting = null;
         resolve();
       }, ms);
       if (idle) t.unref();
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
+      this.waiting = {
+        kind,
+        wake: () => {
+          clearTimeout(t);
+          resolve();
+        },
       };
     });
   }
@@ -216,7 +228,7 @@ export class DeliveryQueue {
           failures++;
           // the sink stays down: newer records go to disk instead of waiting in memory
           if (failures >= this.opts.attempts_before_spill) this.sinkDown = true;
-          await this.sleep(backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, failures, this.opts.random));
+          await this.sleep(backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, failures, this.opts.random), 'urgent');
           continue;
         }
         if (outcome === 'sent') this.c.replayed += batch.length;
@@ -228,13 +240,13 @@ export class DeliveryQueue {
       }
       if (this.memory.length === 0) {
         if (this.closing) break;
-        await this.sleep(IDLE_WAIT_MS, true);
+        await this.sleep(IDLE_WAIT_MS, 'records', true);
         continue;
       }
       const waited = Date.now() - this.memory[0].at;
       const full = this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes;
       if (!full && !this.closing && waited < this.opts.batch_max_wait_ms) {
-        await this.sleep(this.opts.batch_max_wait_ms - waited);
+        await this.sleep(this.opts.batch_max_wait_ms - waited, 'records');
         continue;
       }
       await this.deliverFromMemory(this.take(this.batchRecords(), this.opts.batch_max_bytes));
@@ -260,7 +272,7 @@ export class DeliveryQueue {
         } else this.drop(batch.length, 'shutdown');
         return;
       }
-      await this.sleep(backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, attempt, this.opts.random));
+      await this.sleep(backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, attempt, this.opts.random), 'urgent');
     }
   }
 

@@ -91,6 +91,20 @@ describe('DeliveryQueue', () => {
     expect(fs.readdirSync(path.join(dir, 'spill')).filter((f) => f.startsWith('seg-'))).toEqual([]);
   });
 
+  it('keeps its retry backoff while records keep arriving for a sink that is down', async () => {
+    const sink = new TestSink();
+    sink.down = true;
+    const q = new DeliveryQueue(sink, options({ spill: null, batch_max_records: 1, retry_initial_ms: 100, retry_max_ms: 100, random: () => 0.99 }));
+    const end = Date.now() + 300;
+    for (let i = 0; Date.now() < end; i++) {
+      q.enqueue(line(i));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    // the first try, then one retry per ~99 ms: about 4 in 300 ms, not one per record
+    expect(sink.calls).toBeLessThanOrEqual(6);
+    await q.close(0);
+  });
+
   it('counts exactly the records the spill cap cannot hold, and reports them', async () => {
     const sink = new TestSink();
     sink.down = true;
