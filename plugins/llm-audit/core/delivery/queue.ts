@@ -24,62 +24,10 @@
  */
 import type { AuditSink } from '../sinks/sink';
 import { backoffDelay } from './backoff';
-import { SpillBuffer, type SpillOptions } from './spill';
+import type { DeliveryCounters, DeliveryOptions, DropReason } from './options';
+import { SpillBuffer } from './spill';
 
-export type DropReason = 'memory_full' | 'spill_full' | 'spill_error' | 'refused' | 'shutdown';
-
-export interface DeliveryOptions {
-  batch_max_records: number;
-  batch_max_bytes: number;
-  /** A partial batch waits at most this long after its oldest record arrived. */
-  batch_max_wait_ms: number;
-  memory_max_records: number;
-  memory_max_bytes: number;
-  retry_initial_ms: number;
-  retry_max_ms: number;
-  /** Failed sends of one batch from memory before it spills (with a spill). */
-  attempts_before_spill: number;
-  /** Longer than the sink's own timeout (an HTTP sink's `timeout_ms`): this is the backstop. */
-  send_timeout_ms: number;
-  /** null: no disk buffer (records past the memory bound are dropped). */
-  spill: SpillOptions | null;
-  on_drop?: (count: number, reason: DropReason) => void;
-  /** A send failed or the spill could not be opened; the message has no record content. */
-  on_error?: (message: string) => void;
-  random?: () => number;
-}
-
-/**
- * Defaults for the adapter's config: batches as large as Elasticsearch and Splunk
- * take comfortably (1 MiB), a second at most before a partial batch leaves, ~10 s of
- * a busy gateway's records in memory, retries from 200 ms up to 30 s between tries.
- */
-export const DELIVERY_DEFAULTS: Readonly<Omit<DeliveryOptions, 'spill' | 'on_drop' | 'on_error' | 'random'>> = {
-  batch_max_records: 500,
-  batch_max_bytes: 1 << 20,
-  batch_max_wait_ms: 1000,
-  memory_max_records: 10_000,
-  memory_max_bytes: 32 << 20,
-  retry_initial_ms: 200,
-  retry_max_ms: 30_000,
-  attempts_before_spill: 3,
-  send_timeout_ms: 30_000,
-};
-
-/** Records, except the depths (records now in memory / on disk). */
-export interface DeliveryCounters {
-  queued: number;
-  /** Delivered straight from memory. */
-  sent: number;
-  /** Records sent again after a failed attempt. */
-  retried: number;
-  spilled: number;
-  dropped: number;
-  /** Delivered from the spill. */
-  replayed: number;
-  memory_depth: number;
-  spill_depth: number;
-}
+export { DELIVERY_DEFAULTS, type DeliveryCounters, type DeliveryOptions, type DropReason } from './options';
 
 interface Item {
   line: string;
@@ -99,6 +47,8 @@ export class DeliveryQueue {
   private memoryBytes = 0;
   private spill: SpillBuffer | null = null;
   private sinkDown = false;
+  /** Failed replays in a row. */
+  private failures = 0;
   private closing = false;
   private deadline = Infinity;
   private waiting: { kind: Wait; wake: () => void } | null = null;
@@ -109,7 +59,7 @@ export class DeliveryQueue {
     private readonly sink: AuditSink,
     private readonly opts: DeliveryOptions,
   ) {
-    this.done = this.run().catch((e) => this.opts.on_error?.(`delivery to ${sink.name} stopped: ${(e as Error).message}`));
+    this.done = this.run().catch((e) => this.report(`delivery to ${sink.name} stopped: ${(e as Error).message}`));
   }
 
   /** Queues one record (its JSON text). Never waits, never throws. */
@@ -153,7 +103,19 @@ export class DeliveryQueue {
   private drop(n: number, reason: DropReason): void {
     if (n <= 0) return;
     this.c.dropped += n;
-    this.opts.on_drop?.(n, reason);
+    try {
+      this.opts.on_drop?.(n, reason);
+    } catch {
+      // the caller's callback must not break enqueue (which never throws) or the pump
+    }
+  }
+
+  private report(message: string): void {
+    try {
+      this.opts.on_error?.(message);
+    } catch {
+      // as in drop
+    }
   }
 
   /**
@@ -209,49 +171,70 @@ export class DeliveryQueue {
       try {
         this.spill = await SpillBuffer.open(this.opts.spill);
       } catch (e) {
-        this.opts.on_error?.(`spill for ${this.sink.name} unusable (${(e as NodeJS.ErrnoException).code ?? 'error'}): records past the memory bound will be dropped`);
+        this.report(`spill for ${this.sink.name} unusable (${(e as NodeJS.ErrnoException).code ?? 'error'}): records past twice the memory bound will be dropped`);
       }
     }
-    let failures = 0;
     for (;;) {
-      const spill = this.spill;
-      if (spill && this.memory.length > 0 && (this.sinkDown || this.overMemory() || this.pastDeadline())) {
-        await this.spillItems(this.take(Infinity, Infinity));
-        continue;
+      try {
+        if ((await this.step()) === 'stop') break;
+      } catch (e) {
+        // the spill could not be read or its cursor written: report, back off, go on (close still ends it)
+        this.report(`spill for ${this.sink.name} failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+        this.failures++;
+        await this.sleep(this.backoff(this.failures), 'urgent');
       }
-      if (this.pastDeadline()) break;
-      if (spill && spill.records > 0) {
-        const batch = await spill.peek(this.batchRecords(), this.opts.batch_max_bytes);
-        if (batch.length === 0) continue; // only a torn line was left: the count is reset
-        const outcome = await this.send(batch, failures > 0);
-        if (outcome === 'failed') {
-          failures++;
-          // the sink stays down: newer records go to disk instead of waiting in memory
-          if (failures >= this.opts.attempts_before_spill) this.sinkDown = true;
-          await this.sleep(backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, failures, this.opts.random), 'urgent');
-          continue;
-        }
-        if (outcome === 'sent') this.c.replayed += batch.length;
-        else this.drop(batch.length, 'refused');
-        failures = 0;
-        this.sinkDown = false;
-        await spill.consume(batch.length);
-        continue;
-      }
-      if (this.memory.length === 0) {
-        if (this.closing) break;
-        await this.sleep(IDLE_WAIT_MS, 'records', true);
-        continue;
-      }
-      const waited = Date.now() - this.memory[0].at;
-      const full = this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes;
-      if (!full && !this.closing && waited < this.opts.batch_max_wait_ms) {
-        await this.sleep(this.opts.batch_max_wait_ms - waited, 'records');
-        continue;
-      }
-      await this.deliverFromMemory(this.take(this.batchRecords(), this.opts.batch_max_bytes));
     }
     if (this.memory.length > 0) this.drop(this.take(Infinity, Infinity).length, 'shutdown');
+  }
+
+  private backoff(retry: number): number {
+    return backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, retry, this.opts.random);
+  }
+
+  /** One move of the pump: spill memory, replay a batch, wait, or send a batch from memory. */
+  private async step(): Promise<'continue' | 'stop'> {
+    const spill = this.spill;
+    if (spill && this.memory.length > 0 && (this.sinkDown || this.overMemory() || this.pastDeadline())) {
+      await this.spillItems(this.take(Infinity, Infinity));
+      return 'continue';
+    }
+    if (this.pastDeadline()) return 'stop';
+    if (spill && spill.records > 0) {
+      await this.replayOnce(spill);
+      return 'continue';
+    }
+    if (this.memory.length === 0) {
+      if (this.closing) return 'stop';
+      await this.sleep(IDLE_WAIT_MS, 'records', true);
+      return 'continue';
+    }
+    const waited = Date.now() - this.memory[0].at;
+    const full = this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes;
+    if (!full && !this.closing && waited < this.opts.batch_max_wait_ms) {
+      await this.sleep(this.opts.batch_max_wait_ms - waited, 'records');
+      return 'continue';
+    }
+    await this.deliverFromMemory(this.take(this.batchRecords(), this.opts.batch_max_bytes));
+    return 'continue';
+  }
+
+  /** The spill's oldest batch: sent and consumed, or backed off from. */
+  private async replayOnce(spill: SpillBuffer): Promise<void> {
+    const batch = await spill.peek(this.batchRecords(), this.opts.batch_max_bytes);
+    if (batch.length === 0) return; // only a torn line was left: the count is reset
+    const outcome = await this.send(batch, this.failures > 0);
+    if (outcome === 'failed') {
+      this.failures++;
+      // the sink stays down: newer records go to disk instead of waiting in memory
+      if (this.failures >= this.opts.attempts_before_spill) this.sinkDown = true;
+      await this.sleep(this.backoff(this.failures), 'urgent');
+      return;
+    }
+    if (outcome === 'sent') this.c.replayed += batch.length;
+    else this.drop(batch.length, 'refused');
+    this.failures = 0;
+    this.sinkDown = false;
+    await spill.consume(batch.length);
   }
 
   /** One batch taken from memory: sent, spilled (at the head: the spill is empty), or dropped. */
@@ -272,7 +255,7 @@ export class DeliveryQueue {
         } else this.drop(batch.length, 'shutdown');
         return;
       }
-      await this.sleep(backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, attempt, this.opts.random), 'urgent');
+      await this.sleep(this.backoff(attempt), 'urgent');
     }
   }
 
@@ -283,7 +266,7 @@ export class DeliveryQueue {
       this.c.spilled += written;
       this.drop(dropped, 'spill_full');
     } catch (e) {
-      this.opts.on_error?.(`spill for ${this.sink.name} failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      this.report(`spill for ${this.sink.name} failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
       this.drop(items.length, 'spill_error');
     }
   }
@@ -299,7 +282,7 @@ export class DeliveryQueue {
       return 'sent';
     } catch (e) {
       const err = e as { retriable?: unknown; message?: unknown };
-      this.opts.on_error?.(`send to ${this.sink.name} failed: ${String(err.message ?? 'error')}`);
+      this.report(`send to ${this.sink.name} failed: ${String(err.message ?? 'error')}`);
       return err.retriable === false ? 'refused' : 'failed';
     } finally {
       clearTimeout(timer);

@@ -167,6 +167,18 @@ describe('DeliveryQueue', () => {
     expect(byReason('shutdown')).toBe(10);
   });
 
+  it('keeps counting and never throws from enqueue when a callback throws', async () => {
+    const sink = new TestSink();
+    sink.down = true;
+    const boom = () => {
+      throw new Error('callback failed');
+    };
+    const q = new DeliveryQueue(sink, options({ spill: null, memory_max_records: 2, on_drop: boom, on_error: boom }));
+    for (const i of sequence(5)) expect(() => q.enqueue(line(i))).not.toThrow();
+    expect(q.counters()).toMatchObject({ queued: 2, dropped: 3 });
+    expect(await q.close(20)).toMatchObject({ dropped: 5 });
+  });
+
   it('drops and reports a batch the destination refuses as content, and goes on', async () => {
     const sink = new TestSink();
     sink.refuse = (l) => lineNumber(l) === 3;
