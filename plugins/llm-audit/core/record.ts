@@ -14,10 +14,9 @@ import type { PriceTable } from '../../shared/pricing';
 import { readRequestFacts, type RequestFacts } from '../../shared/request/facts';
 import { readUsage } from '../../shared/usage';
 import { redactNamedValue, redactText, type ValueRedactor } from './redact';
-import { readCounts, readEntity, readFieldTable, readIdentity, readRateLimit, MAX_ID_BYTES, type FieldValue } from './inputs';
+import { readCounts, readEntity, readFieldTable, readIdentity, readRateLimit, MAX_ID_BYTES, type FieldValue, type RateLimitDecision } from './inputs';
 import { tokensAndCost, type RecordCost, type RecordTokens } from './tokens';
 import { isObj, nonNegInt, nonNegNumber, plainString, type BoundedText } from './text';
-import type { RateLimitDecision } from './inputs';
 
 /** Bumped with every change of the record's shape; the schema file carries it in its name. */
 export const AUDIT_SCHEMA_VERSION = '1';
