@@ -1,0 +1,291 @@
+/**
+ * Delivery of serialized audit records to one sink: a bounded in-memory queue, batches
+ * by count, bytes and time, retries with full-jitter backoff, an on-disk spill while the
+ * sink stays down, replay in order when it is back, and a flush with a deadline.
+ *
+ * Order. The records form one log: the spill buffer holds its oldest part, memory the
+ * newest. Memory is sent only while the spill is empty; spilling moves memory's oldest
+ * records to the spill's end; the spill is replayed first. So records reach the sink in
+ * `enqueue` order (one batch in flight at a time), at least once: a batch whose send
+ * failed in a way the sink could not tell from success (a timeout) is sent again.
+ *
+ * Bounds and losses, each counted in `dropped` and reported through `on_drop`:
+ * - memory holds at most `memory_max_records` / `memory_max_bytes`; past that, with a
+ *   spill, the pump moves memory to disk as soon as its current send attempt ends
+ *   (meanwhile memory may grow to twice the bound; beyond that records are dropped,
+ *   `memory_full`); without a spill, records past the bound are dropped at once;
+ * - the spill's `max_bytes` (`spill_full`), a spill the disk refuses (`spill_error`);
+ * - a batch the destination refuses as content, HTTP 400/413/422 (`refused`);
+ * - at `close`, memory that neither the sink nor a spill took by the deadline
+ *   (`shutdown`; only without a spill or when the spill is full).
+ * `enqueue` never waits: it appends to memory and at most wakes the pump.
+ * A send that does not settle within `send_timeout_ms` counts as failed (the sink may
+ * still deliver it: at least once).
+ */
+import type { AuditSink } from '../sinks/sink';
+import { backoffDelay } from './backoff';
+import type { DeliveryCounters, DeliveryOptions, DropReason } from './options';
+import { SpillBuffer } from './spill';
+
+export { DELIVERY_DEFAULTS, type DeliveryCounters, type DeliveryOptions, type DropReason } from './options';
+
+interface Item {
+  line: string;
+  bytes: number;
+  at: number;
+}
+
+type Outcome = 'sent' | 'refused' | 'failed';
+/** What may end a wait of the pump (see `poke`). */
+type Wait = 'records' | 'urgent';
+
+/** Longest timer Node accepts: the pump waits for an enqueue. */
+const IDLE_WAIT_MS = 2 ** 31 - 1;
+
+export class DeliveryQueue {
+  private readonly memory: Item[] = [];
+  private memoryBytes = 0;
+  private spill: SpillBuffer | null = null;
+  private sinkDown = false;
+  /** Failed replays in a row. */
+  private failures = 0;
+  private closing = false;
+  private deadline = Infinity;
+  private waiting: { kind: Wait; wake: () => void } | null = null;
+  private readonly done: Promise<void>;
+  private readonly c = { queued: 0, sent: 0, retried: 0, spilled: 0, dropped: 0, replayed: 0 };
+
+  constructor(
+    private readonly sink: AuditSink,
+    private readonly opts: DeliveryOptions,
+  ) {
+    this.done = this.run().catch((e) => this.report(`delivery to ${sink.name} stopped: ${(e as Error).message}`));
+  }
+
+  /** Queues one record (its JSON text). Never waits, never throws. */
+  enqueue(line: string): void {
+    const bytes = Buffer.byteLength(line, 'utf8') + 1;
+    const over = this.memory.length >= this.opts.memory_max_records || this.memoryBytes + bytes > this.opts.memory_max_bytes;
+    const hardOver = this.memory.length >= 2 * this.opts.memory_max_records || this.memoryBytes + bytes > 2 * this.opts.memory_max_bytes;
+    if (this.closing || (over && (this.opts.spill === null || hardOver))) {
+      this.drop(1, this.closing ? 'shutdown' : 'memory_full');
+      return;
+    }
+    const wasEmpty = this.memory.length === 0;
+    this.memory.push({ line, bytes, at: Date.now() });
+    this.memoryBytes += bytes;
+    this.c.queued++;
+    if (over) this.poke('urgent');
+    else if (wasEmpty || this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes) this.poke('records');
+  }
+
+  counters(): DeliveryCounters {
+    return { ...this.c, memory_depth: this.memory.length, spill_depth: this.spill?.records ?? 0 };
+  }
+
+  /**
+   * Stops taking records, delivers what it can until `deadline_ms` from now, spills
+   * the rest (or counts it dropped), closes the sink. Resolves with the final counters.
+   */
+  async close(deadline_ms: number): Promise<DeliveryCounters> {
+    this.closing = true;
+    this.deadline = Date.now() + Math.max(0, deadline_ms);
+    this.poke('urgent');
+    await this.done;
+    await this.sink.close().catch(() => undefined);
+    return this.counters();
+  }
+
+  private batchRecords(): number {
+    return Math.max(1, Math.min(this.opts.batch_max_records, this.sink.max_batch_records ?? Infinity));
+  }
+
+  private drop(n: number, reason: DropReason): void {
+    if (n <= 0) return;
+    this.c.dropped += n;
+    try {
+      this.opts.on_drop?.(n, reason);
+    } catch {
+      // the caller's callback must not break enqueue (which never throws) or the pump
+    }
+  }
+
+  private report(message: string): void {
+    try {
+      this.opts.on_error?.(message);
+    } catch {
+      // as in drop
+    }
+  }
+
+  /**
+   * Wakes the pump. `records` (new records, a full batch) ends only a wait for records;
+   * `urgent` (memory over its bound, close) ends any wait, a retry backoff included:
+   * otherwise every record arriving while a sink is down would cut its backoff short.
+   */
+  private poke(kind: Wait): void {
+    if (this.waiting === null || (kind === 'records' && this.waiting.kind !== 'records')) return;
+    const w = this.waiting;
+    this.waiting = null;
+    w.wake();
+  }
+
+  /** Waits `ms` or until poked (see `poke`); cut short once closing. An idle wait does not keep the process alive. */
+  private sleep(ms: number, kind: Wait, idle = false): Promise<void> {
+    if (this.closing) ms = Math.min(ms, Math.max(0, this.deadline - Date.now()));
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.waiting = null;
+        resolve();
+      }, ms);
+      if (idle) t.unref();
+      this.waiting = {
+        kind,
+        wake: () => {
+          clearTimeout(t);
+          resolve();
+        },
+      };
+    });
+  }
+
+  private overMemory(): boolean {
+    return this.memory.length > this.opts.memory_max_records || this.memoryBytes > this.opts.memory_max_bytes;
+  }
+
+  private pastDeadline(): boolean {
+    return this.closing && Date.now() >= this.deadline;
+  }
+
+  private take(maxRecords: number, maxBytes: number): Item[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < this.memory.length && n < maxRecords && (n === 0 || bytes + this.memory[n].bytes <= maxBytes)) bytes += this.memory[n++].bytes;
+    const items = this.memory.splice(0, n);
+    this.memoryBytes -= bytes;
+    return items;
+  }
+
+  private async run(): Promise<void> {
+    if (this.opts.spill) {
+      try {
+        this.spill = await SpillBuffer.open(this.opts.spill);
+      } catch (e) {
+        this.report(`spill for ${this.sink.name} unusable (${(e as NodeJS.ErrnoException).code ?? 'error'}): records past twice the memory bound will be dropped`);
+      }
+    }
+    for (;;) {
+      try {
+        if ((await this.step()) === 'stop') break;
+      } catch (e) {
+        // the spill could not be read or its cursor written: report, back off, go on (close still ends it)
+        this.report(`spill for ${this.sink.name} failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+        this.failures++;
+        await this.sleep(this.backoff(this.failures), 'urgent');
+      }
+    }
+    if (this.memory.length > 0) this.drop(this.take(Infinity, Infinity).length, 'shutdown');
+  }
+
+  private backoff(retry: number): number {
+    return backoffDelay({ initial_ms: this.opts.retry_initial_ms, max_ms: this.opts.retry_max_ms }, retry, this.opts.random);
+  }
+
+  /** One move of the pump: spill memory, replay a batch, wait, or send a batch from memory. */
+  private async step(): Promise<'continue' | 'stop'> {
+    const spill = this.spill;
+    if (spill && this.memory.length > 0 && (this.sinkDown || this.overMemory() || this.pastDeadline())) {
+      await this.spillItems(this.take(Infinity, Infinity));
+      return 'continue';
+    }
+    if (this.pastDeadline()) return 'stop';
+    if (spill && spill.records > 0) {
+      await this.replayOnce(spill);
+      return 'continue';
+    }
+    if (this.memory.length === 0) {
+      if (this.closing) return 'stop';
+      await this.sleep(IDLE_WAIT_MS, 'records', true);
+      return 'continue';
+    }
+    const waited = Date.now() - this.memory[0].at;
+    const full = this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes;
+    if (!full && !this.closing && waited < this.opts.batch_max_wait_ms) {
+      await this.sleep(this.opts.batch_max_wait_ms - waited, 'records');
+      return 'continue';
+    }
+    await this.deliverFromMemory(this.take(this.batchRecords(), this.opts.batch_max_bytes));
+    return 'continue';
+  }
+
+  /** The spill's oldest batch: sent and consumed, or backed off from. */
+  private async replayOnce(spill: SpillBuffer): Promise<void> {
+    const batch = await spill.peek(this.batchRecords(), this.opts.batch_max_bytes);
+    if (batch.length === 0) return; // only a torn line was left: the count is reset
+    const outcome = await this.send(batch, this.failures > 0);
+    if (outcome === 'failed') {
+      this.failures++;
+      // the sink stays down: newer records go to disk instead of waiting in memory
+      if (this.failures >= this.opts.attempts_before_spill) this.sinkDown = true;
+      await this.sleep(this.backoff(this.failures), 'urgent');
+      return;
+    }
+    if (outcome === 'sent') this.c.replayed += batch.length;
+    else this.drop(batch.length, 'refused');
+    this.failures = 0;
+    this.sinkDown = false;
+    await spill.consume(batch.length);
+  }
+
+  /** One batch taken from memory: sent, spilled (at the head: the spill is empty), or dropped. */
+  private async deliverFromMemory(items: Item[]): Promise<void> {
+    const batch = items.map((i) => i.line);
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.send(batch, attempt > 1);
+      if (outcome === 'sent') {
+        this.c.sent += batch.length;
+        return;
+      }
+      if (outcome === 'refused') return this.drop(batch.length, 'refused');
+      const giveUp = this.pastDeadline() || (this.spill !== null && (attempt >= this.opts.attempts_before_spill || this.overMemory()));
+      if (giveUp) {
+        if (this.spill) {
+          this.sinkDown = true;
+          await this.spillItems(items);
+        } else this.drop(batch.length, 'shutdown');
+        return;
+      }
+      await this.sleep(this.backoff(attempt), 'urgent');
+    }
+  }
+
+  private async spillItems(items: Item[]): Promise<void> {
+    if (items.length === 0) return;
+    try {
+      const { written, dropped } = await this.spill!.append(items.map((i) => i.line));
+      this.c.spilled += written;
+      this.drop(dropped, 'spill_full');
+    } catch (e) {
+      this.report(`spill for ${this.sink.name} failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      this.drop(items.length, 'spill_error');
+    }
+  }
+
+  private async send(batch: readonly string[], retry: boolean): Promise<Outcome> {
+    if (retry) this.c.retried += batch.length;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.opts.send_timeout_ms} ms`)), this.opts.send_timeout_ms);
+      });
+      await Promise.race([Promise.resolve().then(() => this.sink.send(batch)), timeout]);
+      return 'sent';
+    } catch (e) {
+      const err = e as { retriable?: unknown; message?: unknown };
+      this.report(`send to ${this.sink.name} failed: ${String(err.message ?? 'error')}`);
+      return err.retriable === false ? 'refused' : 'failed';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
