@@ -37,7 +37,8 @@ export interface RequestSide {
 
 const isSuccess = (status: number): boolean => status >= 200 && status < 300;
 
-export function actualUsage(request: RequestSide, published: unknown): ActualUsage | null {
+/** `request` null (no facts): only exact usage or an error answer can be known. */
+export function actualUsage(request: RequestSide | null, published: unknown): ActualUsage | null {
   const usage = readUsage(published);
   if (usage) {
     return {
@@ -56,7 +57,7 @@ export function actualUsage(request: RequestSide, published: unknown): ActualUsa
   if (!isSuccess(answer.status)) {
     return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cached_tokens: null, method: 'not_billed', error_bound: 0, reasoning_unseen: false };
   }
-  if (answer.encoded || request.prompt_tokens === null) return null;
+  if (answer.encoded || request === null || request.prompt_tokens === null) return null;
   const estimate = estimateCompletionTokens({
     endpoint: request.endpoint,
     model: request.model,

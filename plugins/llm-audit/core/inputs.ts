@@ -88,35 +88,56 @@ export interface RateLimitState {
   unit: string;
   limit: number;
   remaining: number;
+  reset_ms: number | null;
 }
-
-/** The rate-limit decision as the record carries it. */
-export interface RateLimitDecision {
-  /** e.g. `allowed`, `rejected` (llm-rate-limit's vocabulary, kept as published). */
-  decision: string;
-  limits: RateLimitState[];
-}
-
-const DECISION = /^[a-z_]{1,32}$/;
-const UNIT = /^[a-z_]{1,16}$/;
 
 /**
- * The decision llm-rate-limit publishes, `{ decision, limits: [{ id, unit, limit,
- * remaining }] }`, or null when absent or not of that shape (a malformed decision is
- * not half-trusted). `[]` (Lua's empty table) for `limits` reads as no limits.
+ * The rate-limit decision as the record carries it: what llm-rate-limit publishes
+ * under `log` in `kong.ctx.shared.llm_rate_limit` (plugins/llm-rate-limit/core/
+ * decision.ts `DecisionLog`), which Kong's log plugins also get as `llm.rate_limit`.
+ */
+export interface RateLimitDecision {
+  allowed: boolean;
+  key_by: string | null;
+  limit_set: string | null;
+  store: string | null;
+  /** The limit that refused; null when admitted. */
+  refused_by: string | null;
+  limits: RateLimitState[];
+  reserved: { tokens: number | null; usd_micros: number | null };
+}
+
+const WORD = /^[a-z_]{1,16}$/;
+const NAME = 256;
+
+/**
+ * llm-rate-limit's decision log (or its whole published value, whose `log` it reads),
+ * or null when absent or not of that shape (a malformed decision is not half-trusted).
+ * `[]` (Lua's empty table) for `limits` reads as no limits.
  */
 export function readRateLimit(v: unknown): RateLimitDecision | null {
-  if (!isObj(v) || typeof v.decision !== 'string' || !DECISION.test(v.decision)) return null;
-  const raw = v.limits ?? [];
+  const log = isObj(v) && isObj(v.log) ? v.log : v;
+  if (!isObj(log) || typeof log.allowed !== 'boolean') return null;
+  const raw = log.limits ?? [];
   if (!Array.isArray(raw) || raw.length > MAX_ENTRIES) return null;
   const limits: RateLimitState[] = [];
   for (const l of raw) {
     if (!isObj(l) || typeof l.id !== 'string' || !KEY_PATTERN.test(l.id)) return null;
-    if (typeof l.unit !== 'string' || !UNIT.test(l.unit)) return null;
+    if (typeof l.unit !== 'string' || !WORD.test(l.unit)) return null;
     const limit = nonNegInt(l.limit);
     const remaining = nonNegInt(l.remaining);
     if (limit === null || remaining === null) return null;
-    limits.push({ id: l.id, unit: l.unit, limit, remaining });
+    limits.push({ id: l.id, unit: l.unit, limit, remaining, reset_ms: nonNegInt(l.reset_ms) });
   }
-  return { decision: v.decision, limits };
+  const word = (x: unknown) => (typeof x === 'string' && WORD.test(x) ? x : null);
+  const reserved = isObj(log.reserved) ? log.reserved : {};
+  return {
+    allowed: log.allowed,
+    key_by: word(log.key_by),
+    limit_set: plainString(log.limit_set, NAME),
+    store: word(log.store),
+    refused_by: typeof log.refused_by === 'string' && KEY_PATTERN.test(log.refused_by) ? log.refused_by : null,
+    limits,
+    reserved: { tokens: nonNegInt(reserved.tokens), usd_micros: nonNegInt(reserved.usd_micros) },
+  };
 }

@@ -12,7 +12,6 @@
  */
 import type { PriceTable } from '../../shared/pricing';
 import { readRequestFacts, type RequestFacts } from '../../shared/request/facts';
-import { readUsage } from '../../shared/usage';
 import { redactNamedValue, redactText, type ValueRedactor } from './redact';
 import { readCounts, readEntity, readFieldTable, readIdentity, readRateLimit, MAX_ID_BYTES, type FieldValue, type RateLimitDecision } from './inputs';
 import { tokensAndCost, type RecordCost, type RecordTokens } from './tokens';
@@ -23,7 +22,7 @@ export const AUDIT_SCHEMA_VERSION = '1';
 export const AUDIT_SCHEMA_ID = 'https://kong-llm-plugins/schemas/audit/llm-audit-record.v1.json';
 
 /** OpenAI error types (plugins/shared/openai-error.ts) a gateway answer can carry. */
-const ERROR_TYPES = ['invalid_request_error', 'authentication_error', 'permission_error', 'rate_limit_error', 'server_error', 'service_unavailable'];
+const ERROR_TYPES = ['invalid_request_error', 'authentication_error', 'permission_error', 'rate_limit_error', 'requests', 'tokens', 'insufficient_quota', 'server_error', 'service_unavailable'];
 const MAX_PATH_BYTES = 2048;
 const MAX_METHOD_BYTES = 16;
 const MAX_IP_BYTES = 64;
@@ -94,11 +93,9 @@ export interface AuditInputs {
   identity?: unknown;
   /** llm-guard's RequestFacts from kong.ctx.shared. */
   request_facts?: unknown;
-  /** The LlmUsage from kong.ctx.shared (`USAGE_CTX_KEY`). */
+  /** What kong.ctx.shared holds under `USAGE_CTX_KEY` (serialized as `llm.usage`): an LlmUsage, or the body_filter's unmeasured-answer record (its size, for an estimate). */
   usage?: unknown;
-  /** The answer's size `{ bytes, content_chars }` (uncompressed), for an estimate when no usage was captured. */
-  answer?: unknown;
-  /** llm-rate-limit's decision `{ decision, limits: [{ id, unit, limit, remaining }] }`. */
+  /** llm-rate-limit's decision log (`llm.rate_limit`), or its whole published value. */
   rate_limit?: unknown;
   /** llm-response-guard's findings, type to count. */
   response_findings?: unknown;
@@ -179,12 +176,11 @@ export function buildAuditRecord(inputs: AuditInputs, settings: RecordSettings):
   const lat = isObj(ser.latencies) ? ser.latencies : {};
   const identity = readIdentity(i.identity);
   const facts = readRequestFacts(i.request_facts);
-  const usage = readUsage(i.usage);
   const status = nonNegInt(res.status);
   const source = ser.source === 'upstream' ? 'upstream' : ser.source === 'kong' ? 'gateway' : null;
   const uri = typeof req.uri === 'string' ? req.uri : null;
   const path = uri === null ? null : redactText(settings.redactor.policy, uri.split('?', 1)[0], MAX_PATH_BYTES).text;
-  const { tokens, cost } = tokensAndCost(settings.prices, facts, usage, i.answer);
+  const { tokens, cost } = tokensAndCost(settings.prices, facts, i.usage);
   return {
     schema_version: AUDIT_SCHEMA_VERSION,
     time: isoTime(ser.started_at),

@@ -5,7 +5,8 @@
  *   as OpenAI reported it;
  * - no usage: prompt tokens from llm-guard's facts (its own count, `exact` when it
  *   tokenized, else `estimated`), completion tokens estimated from the answer's size
- *   (plugins/shared/usage-estimate.ts), with that estimate's error bound.
+ *   the body_filter recorded (plugins/shared/usage-estimate.ts), with that estimate's
+ *   error bound; an error answer: 0 (OpenAI bills none).
  * Cost comes from the one price table (plugins/shared/pricing, `costOf`), the same
  * llm-rate-limit's USD budgets use; it is `estimated` as soon as one count is.
  * No counts, no cost: the fields stay null rather than a made-up zero.
@@ -13,9 +14,8 @@
  */
 import { costOf, type PriceTable } from '../../shared/pricing';
 import type { RequestFacts } from '../../shared/request/facts';
-import { estimateCompletionTokens } from '../../shared/usage-estimate';
-import type { LlmUsage } from '../../shared/usage';
-import { isObj, nonNegInt } from './text';
+import { readUsage } from '../../shared/usage';
+import { actualUsage, type RequestSide } from '../../shared/usage-actual';
 
 export type Method = 'exact' | 'estimated';
 
@@ -58,59 +58,41 @@ const NO_TOKENS: RecordTokens = {
 };
 const NO_COST: RecordCost = { usd: null, usd_micros: null, basis: null, known: null, model_key: null, prices_as_of: null };
 
-function fromUsage(u: LlmUsage): RecordTokens {
-  return {
-    prompt: u.prompt_tokens,
-    prompt_method: 'exact',
-    completion: u.completion_tokens,
-    completion_method: 'exact',
-    total: u.total_tokens,
-    cached: u.cached_tokens,
-    reasoning: u.reasoning_tokens,
-    completion_error_bound: null,
-    usage_source: u.source,
-  };
+/** What the request side knew, for an estimate (the request facts). */
+function requestSide(facts: RequestFacts | null): RequestSide | null {
+  if (!facts) return null;
+  return { endpoint: facts.endpoint, model: facts.model, stream: facts.stream, include_usage: facts.include_usage_injected, prompt_tokens: facts.prompt_tokens };
 }
 
-function fromFacts(facts: RequestFacts, answer: unknown): RecordTokens {
-  const a = isObj(answer) ? answer : null;
-  const bytes = a ? nonNegInt(a.bytes) : null;
-  const chars = a ? nonNegInt(a.content_chars) : null;
-  const estimate =
-    bytes === null && chars === null
-      ? null
-      : estimateCompletionTokens({
-          endpoint: facts.endpoint,
-          model: facts.model,
-          stream: facts.stream,
-          bytes: bytes ?? 0,
-          content_chars: chars,
-          // the guard added include_usage: every chunk then carries "usage":null
-          include_usage: facts.include_usage_injected || undefined,
-        });
-  const prompt = facts.prompt_tokens;
-  const completion = estimate?.completion_tokens ?? null;
-  return {
-    prompt,
-    prompt_method: prompt === null ? null : facts.prompt_tokens_method,
-    completion,
-    completion_method: completion === null ? null : 'estimated',
-    total: prompt !== null && completion !== null ? prompt + completion : null,
-    cached: null,
-    reasoning: null,
-    completion_error_bound: estimate?.error_bound ?? null,
-    usage_source: null,
-  };
-}
-
-/** The record's tokens and cost from what was published. Never throws. */
-export function tokensAndCost(
-  prices: PriceTable,
-  facts: RequestFacts | null,
-  usage: LlmUsage | null,
-  answer: unknown,
-): { tokens: RecordTokens; cost: RecordCost } {
-  const tokens = usage ? fromUsage(usage) : facts ? fromFacts(facts, answer) : { ...NO_TOKENS };
+/**
+ * The record's tokens and cost from what was published: `published` is the value under
+ * `USAGE_CTX_KEY` (a usage, or the body_filter's unmeasured-answer record). The counts
+ * come from plugins/shared/usage-actual.ts, the path llm-rate-limit settles with, so
+ * the audit and the limits agree. Never throws.
+ */
+export function tokensAndCost(prices: PriceTable, facts: RequestFacts | null, published: unknown): { tokens: RecordTokens; cost: RecordCost } {
+  const actual = actualUsage(requestSide(facts), published);
+  const usage = readUsage(published);
+  let tokens: RecordTokens;
+  if (actual) {
+    const estimated = actual.method === 'estimated';
+    tokens = {
+      prompt: actual.prompt_tokens,
+      prompt_method: estimated ? (facts?.prompt_tokens_method ?? 'estimated') : 'exact',
+      completion: actual.completion_tokens,
+      completion_method: estimated ? 'estimated' : 'exact',
+      total: actual.total_tokens,
+      cached: actual.cached_tokens,
+      reasoning: usage?.reasoning_tokens ?? null,
+      completion_error_bound: estimated ? actual.error_bound : null,
+      usage_source: usage?.source ?? null,
+    };
+  } else if (facts && facts.prompt_tokens !== null) {
+    // the prompt was counted, the answer is unknown (compressed, not estimated, nothing published)
+    tokens = { ...NO_TOKENS, prompt: facts.prompt_tokens, prompt_method: facts.prompt_tokens_method };
+  } else {
+    tokens = { ...NO_TOKENS };
+  }
   if (tokens.prompt === null || tokens.completion === null) return { tokens, cost: { ...NO_COST } };
   const c = costOf(prices, facts?.model ?? null, { prompt_tokens: tokens.prompt, completion_tokens: tokens.completion, cached_tokens: tokens.cached });
   const exact = tokens.prompt_method === 'exact' && tokens.completion_method === 'exact';

@@ -65,7 +65,7 @@ export function fullInputs(over: Partial<AuditInputs> = {}): AuditInputs {
     identity: IDENTITY,
     request_facts: FACTS,
     usage: USAGE,
-    rate_limit: { decision: 'allowed', limits: [{ id: 'tpm', unit: 'tokens', limit: 100000, remaining: 98500 }] },
+    rate_limit: { allowed: true, key_by: 'consumer', limit_set: 'default', store: 'redis', limits: [{ id: 'tpm', unit: 'tokens', limit: 100000, remaining: 98500, reset_ms: 60000 }], reserved: { tokens: 1500, usd_micros: 0 } },
     response_findings: { email: 1 },
     ...over,
   };

@@ -1,3 +1,4 @@
+import { estimateCompletionTokens } from '../../../plugins/shared/usage-estimate';
 import fc from 'fast-check';
 import { buildAuditRecord } from '../../../plugins/llm-audit/core/record';
 import { FAKE } from '../../shared/redaction/fixtures';
@@ -23,7 +24,7 @@ describe('buildAuditRecord', () => {
       request: { method: 'POST', path: '/v1/chat/completions', query: { trace: '1' }, size: 512, endpoint: 'chat.completions', model: 'gpt-4o-mini', stream: false },
       response: { status: 200, size: 900, source: 'upstream', error_type: null },
       latencies_ms: { kong: 3, upstream: 420, total: 425 },
-      rate_limit: { decision: 'allowed', limits: [{ id: 'tpm', unit: 'tokens', limit: 100000, remaining: 98500 }] },
+      rate_limit: { allowed: true, key_by: 'consumer', limit_set: 'default', store: 'redis', refused_by: null, limits: [{ id: 'tpm', unit: 'tokens', limit: 100000, remaining: 98500, reset_ms: 60000 }], reserved: { tokens: 1500, usd_micros: 0 } },
       guard: { request_findings: { email: 2 }, injection: { instruction_override: 1 }, blocked: false, response_findings: { email: 1 } },
       capture: null,
     });
@@ -68,14 +69,20 @@ describe('buildAuditRecord', () => {
     );
   });
 
-  it('estimates completion tokens from the answer size when no usage was captured, and says so', () => {
-    const r = buildAuditRecord(fullInputs({ usage: undefined, answer: { bytes: 0, content_chars: 400 } }), settings());
-    expect(r.tokens).toMatchObject({ prompt: 1000, prompt_method: 'exact', completion: 100, completion_method: 'estimated', total: 1100, usage_source: null });
-    expect(r.tokens.completion_error_bound).toBeGreaterThan(0);
+  it('estimates completion tokens from the answer size the body_filter recorded when no usage was captured, and says so', () => {
+    const answer = { source: 'none', status: 200, answer_bytes: 2000, stream: false, encoded: false };
+    const r = buildAuditRecord(fullInputs({ usage: answer }), settings());
+    const est = estimateCompletionTokens({ endpoint: 'chat.completions', model: FACTS.model, stream: false, bytes: 2000 })!;
+    expect(r.tokens).toMatchObject({ prompt: 1000, prompt_method: 'exact', completion: est.completion_tokens, completion_method: 'estimated', total: 1000 + est.completion_tokens, usage_source: null });
+    expect(r.tokens.completion_error_bound).toBe(est.error_bound);
     expect(r.cost.basis).toBe('estimated');
-    // 1000 × 0.15 + 100 × 0.6 micro-dollars
-    expect(r.cost.usd_micros).toBe(210);
     expect(schemaCheck(r)).toBe(true);
+  });
+
+  it('counts nothing for an error answer (OpenAI bills none)', () => {
+    const r = buildAuditRecord(fullInputs({ usage: { source: 'none', status: 429, answer_bytes: 200, stream: false, encoded: false } }), settings());
+    expect(r.tokens).toMatchObject({ prompt: 0, completion: 0, total: 0, completion_method: 'exact' });
+    expect(r.cost.usd_micros).toBe(0);
   });
 
   it('writes no cost when a count is unknown rather than a made-up zero', () => {
@@ -100,10 +107,12 @@ describe('buildAuditRecord', () => {
 
   it('refuses a malformed rate-limit decision whole instead of half-trusting it', () => {
     const rl = (v: unknown) => buildAuditRecord(fullInputs({ rate_limit: v }), settings()).rate_limit;
-    expect(rl({ decision: 'rejected', limits: [] })).toEqual({ decision: 'rejected', limits: [] });
-    expect(rl({ decision: 'allowed', limits: [{ id: 'rpm', unit: 'requests', limit: 10, remaining: -1 }] })).toBeNull();
-    expect(rl({ decision: 'ALLOWED', limits: [] })).toBeNull();
-    expect(rl({ decision: 'allowed', limits: {} })).toBeNull();
+    expect(rl({ allowed: false, refused_by: 'rpm', limits: [] })).toEqual({ allowed: false, key_by: null, limit_set: null, store: null, refused_by: 'rpm', limits: [], reserved: { tokens: null, usd_micros: null } });
+    // the whole published value: its `log` is read
+    expect(rl({ allowed: true, headers: { a: '1' }, log: { allowed: true, limits: [] } })).toMatchObject({ allowed: true, limits: [] });
+    expect(rl({ allowed: true, limits: [{ id: 'rpm', unit: 'requests', limit: 10, remaining: -1 }] })).toBeNull();
+    expect(rl({ allowed: 'yes', limits: [] })).toBeNull();
+    expect(rl({ allowed: true, limits: {} })).toBeNull();
   });
 
   it('counts injection findings by category, whatever the category is called', () => {
