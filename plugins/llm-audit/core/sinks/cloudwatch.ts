@@ -88,7 +88,7 @@ export interface CloudWatchSinkOptions {
   credentials?: CloudWatchCredentials | null;
   /** A record too large for one event: cut to a stub (default) or not sent; counted either way. */
   oversize?: 'truncate' | 'reject';
-  /** Bound of one API call, connect to answer. */
+  /** Bound of one `send`: every call of the batch, connect to answer. */
   timeout_ms: number;
   /** SDK attempts per API call; default 1 (see the header: the queue retries). */
   max_attempts?: number;
@@ -169,29 +169,40 @@ export class CloudWatchSink implements AuditSink {
     this.client.destroy();
   }
 
+  /** The whole batch, every call it takes, within `timeout_ms` (as the HTTP sink's exchange). */
   private async put(batch: readonly string[]): Promise<void> {
     const events = this.toEvents(batch);
-    for (const call of splitEvents(events)) {
-      const rejected = await this.putCall(call);
-      if (rejected.length === 0) continue;
-      // rejected as too old or too new for the service's clock or the group's retention: once more, stamped now
-      const now = this.now();
-      this.notice('restamped', rejected.length);
-      const again = await this.putCall(rejected.map((e) => ({ ...e, timestamp: now })));
-      this.notice('rejected_by_service', again.length);
+    if (events.length === 0) return;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.opts.timeout_ms);
+    try {
+      for (const call of splitEvents(events)) {
+        const rejected = await this.putCall(call, abort.signal);
+        if (rejected.length === 0) continue;
+        // rejected as too old or too new for the service's clock or the group's retention: once more, stamped now
+        const now = this.now();
+        this.notice('restamped', rejected.length);
+        const again = await this.putCall(
+          rejected.map((e) => ({ ...e, timestamp: now })),
+          abort.signal,
+        );
+        this.notice('rejected_by_service', again.length);
+      }
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   /** One PutLogEvents (the stream created first if missing); resolves with the events the service rejected. */
-  private async putCall(events: Event[]): Promise<Event[]> {
+  private async putCall(events: Event[], signal: AbortSignal): Promise<Event[]> {
     const logEvents: InputLogEvent[] = events.map((e) => ({ timestamp: e.timestamp, message: e.message }));
-    const put = () => this.call<PutLogEventsCommandOutput>('PutLogEvents', new PutLogEventsCommand({ logGroupName: this.opts.log_group, logStreamName: this.log_stream, logEvents }));
+    const put = () => this.call<PutLogEventsCommandOutput>('PutLogEvents', new PutLogEventsCommand({ logGroupName: this.opts.log_group, logStreamName: this.log_stream, logEvents }), signal);
     let out: PutLogEventsCommandOutput;
     try {
       out = await put();
     } catch (e) {
       if (errorCode(e) !== 'ResourceNotFoundException') throw this.failure('PutLogEvents', e);
-      await this.createStream();
+      await this.createStream(signal);
       try {
         out = await put();
       } catch (e2) {
@@ -201,14 +212,14 @@ export class CloudWatchSink implements AuditSink {
     return rejectedEvents(events, out.rejectedLogEventsInfo);
   }
 
-  private async createStream(): Promise<void> {
-    const stream = () => this.call('CreateLogStream', new CreateLogStreamCommand({ logGroupName: this.opts.log_group, logStreamName: this.log_stream }));
+  private async createStream(signal: AbortSignal): Promise<void> {
+    const stream = () => this.call('CreateLogStream', new CreateLogStreamCommand({ logGroupName: this.opts.log_group, logStreamName: this.log_stream }), signal);
     try {
       await ignoreAlreadyExists(stream());
     } catch (e) {
       if (!(this.opts.create_log_group && errorCode(e) === 'ResourceNotFoundException')) throw this.failure('CreateLogStream', e);
       try {
-        await ignoreAlreadyExists(this.call('CreateLogGroup', new CreateLogGroupCommand({ logGroupName: this.opts.log_group })));
+        await ignoreAlreadyExists(this.call('CreateLogGroup', new CreateLogGroupCommand({ logGroupName: this.opts.log_group }), signal));
       } catch (e2) {
         throw this.failure('CreateLogGroup', e2);
       }
@@ -220,19 +231,20 @@ export class CloudWatchSink implements AuditSink {
     }
   }
 
-  /** One API call bounded by `timeout_ms` (the SDK itself has no overall deadline). */
-  private async call<T>(what: string, command: { readonly input: unknown }): Promise<T> {
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), this.opts.timeout_ms);
+  /** One API call, cut off with the send's deadline (the SDK itself has no overall deadline). */
+  private async call<T>(what: string, command: { readonly input: unknown }, signal: AbortSignal): Promise<T> {
+    if (signal.aborted) throw this.timedOut(what);
     try {
       // one client method for the three commands: the SDK's overloads are per command type
-      return (await (this.client.send as (c: unknown, o: { abortSignal: AbortSignal }) => Promise<T>)(command, { abortSignal: abort.signal })) as T;
+      return await (this.client.send as (c: unknown, o: { abortSignal: AbortSignal }) => Promise<T>)(command, { abortSignal: signal });
     } catch (e) {
-      if (abort.signal.aborted) throw new SinkError(`${this.name}: ${what}: no answer within ${this.opts.timeout_ms} ms`, true);
+      if (signal.aborted) throw this.timedOut(what);
       throw e;
-    } finally {
-      clearTimeout(timer);
     }
+  }
+
+  private timedOut(what: string): SinkError {
+    return new SinkError(`${this.name}: ${what}: no answer within ${this.opts.timeout_ms} ms`, true);
   }
 
   private failure(what: string, e: unknown): SinkError {
