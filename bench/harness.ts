@@ -158,7 +158,15 @@ export async function compare(title: string, base: string, scenarios: Scenario[]
 
 export interface Gateway {
   url: string;
+  /** PDK calls of the last `last` requests as the bridge counted them (send them one at a time first). */
+  pdkCalls(last: number): Promise<PdkCallSummary>;
   stop(): Promise<void>;
+}
+
+/** PDK calls per request, per plugin and phase, over the last requests the bridge ran. */
+export interface PdkCallSummary {
+  requests: number;
+  plugins: Record<string, { perPhase: Record<string, number>; lastRequest: string[] }>;
 }
 
 /**
@@ -185,6 +193,21 @@ export async function startGateway(kongYml: string): Promise<Gateway> {
   }
   return {
     url,
+    pdkCalls(last) {
+      return new Promise<PdkCallSummary>((resolve, reject) => {
+        const onExit = () => reject(new Error('the gateway process exited'));
+        const onMessage = (m: { summary?: PdkCallSummary }) => {
+          if (!m.summary) return;
+          child.off('message', onMessage);
+          child.off('exit', onExit);
+          resolve(m.summary);
+        };
+        if (!child.connected) return reject(new Error('the gateway process is gone'));
+        child.on('message', onMessage);
+        child.once('exit', onExit);
+        child.send({ pdkCalls: last });
+      });
+    },
     async stop() {
       if (child.connected) child.disconnect();
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

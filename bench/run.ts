@@ -3,7 +3,8 @@
  * numbers depend on the machine; ratios are the budget).
  *
  *   npm run bench                          all of them, one after the other
- *   node dist/bench/run.js guard-core      some: auth, guard-core, guard-bridge, rate-limit
+ *   node dist/bench/run.js guard-core      some: auth, guard-core, guard-bridge, rate-limit,
+ *                                          rate-limit-bridge
  *
  * auth.ts          llm-auth through the bridge (BENCH_REQUESTS, default 3000)
  * guard.ts         llm-guard's runGuard vs prompt size on this thread (BENCH_GUARD_SECONDS),
@@ -12,6 +13,9 @@
  *                  rate-limiter-flexible (RateLimiterMemory, RateLimiterRedis) on this thread,
  *                  one Redis (REDIS_HOST/REDIS_PORT, default 127.0.0.1:6379); BENCH_RL_ROUNDS,
  *                  BENCH_RL_MS, BENCH_RL_CHECKS, BENCH_RL_IN_FLIGHT (see the file)
+ * rate-limit-bridge.ts  llm-rate-limit through the bridge, alone and behind llm-guard and
+ *                  llm-auth, policy local and redis, with PDK calls per request
+ *                  (BENCH_RL_BRIDGE_REQUESTS, default 2000; the same Redis)
  *
  * Bridge benches (harness.ts): the gateway (bridge, plugin servers, mock upstream)
  * runs in a child process, so the load generator does not share its event loop; a
@@ -22,6 +26,7 @@
 import { benchAuth } from './auth';
 import { benchGuardBridge, benchGuardCore } from './guard';
 import { benchRateLimit } from './rate-limit';
+import { benchRateLimitBridge } from './rate-limit-bridge';
 
 const BENCHES: Record<string, () => Promise<number> | number> = {
   auth: benchAuth,
@@ -31,6 +36,7 @@ const BENCHES: Record<string, () => Promise<number> | number> = {
   },
   'guard-bridge': benchGuardBridge,
   'rate-limit': benchRateLimit,
+  'rate-limit-bridge': benchRateLimitBridge,
 };
 
 async function main(): Promise<void> {

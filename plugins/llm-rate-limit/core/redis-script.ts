@@ -37,39 +37,45 @@ local SLACK = 1000                                        -- ms a drained hash o
                                                           -- TIME is truncated to ms and key expiry is
                                                           -- not; an early expiry would forget usage
 
--- Sliding window: read the hash, drop buckets no window at now can count (older than
--- cur - n), return the current bucket, the usage of the counted ones, and them sorted.
+-- Made once per call rather than once per sort.
+local function oldest_first(x, y) return x[1] < y[1] end
+
+-- Sliding window: one HGETALL, buckets no window at now can count (older than first =
+-- cur - n) dropped with one HDEL. Returns the current bucket, the usage of the counted
+-- buckets, the HGETALL reply itself (callers that need the buckets again, a refusal's
+-- retry or a refund, walk it skipping those older than first: no table per bucket on
+-- the common path), first, and the newest non-empty bucket (nil if none), which is all
+-- the expiry needs: the caller keeps it up to date through its own writes instead of
+-- reading the hash again.
 local function sw_load(key, g, n)
   local cur = math.floor(now / g)                         -- current bucket index
+  local first = cur - n                                   -- oldest bucket any window at now counts
   local raw = redis.call('HGETALL', key)                  -- {b1, v1, b2, v2, ...}
-  local list, used = {}, 0
+  local used, newest, gone = 0, nil, nil
   for i = 1, #raw, 2 do
-    local b, v = tonumber(raw[i]), tonumber(raw[i + 1])
-    if b < cur - n then                                   -- out of every window from now on:
-      redis.call('HDEL', key, raw[i])                     --   forget it
+    local b = tonumber(raw[i])
+    if b < first then                                     -- out of every window from now on
+      if gone then gone[#gone + 1] = raw[i] else gone = {raw[i]} end
     else
+      local v = tonumber(raw[i + 1])
       used = used + v                                     -- integers: exact in any order
-      list[#list + 1] = {b, v}
+      if v > 0 and (newest == nil or b > newest) then newest = b end
     end
   end
-  table.sort(list, function(x, y) return x[1] < y[1] end) -- oldest first (for retry)
-  return cur, used, list
+  if gone then redis.call('HDEL', key, unpack(gone)) end  -- at most n + 1 fields (n <= 100)
+  return cur, used, raw, first, newest
 end
 
--- ms from now until the newest non-empty bucket (or extra_b) leaves every window; 0 if none.
-local function sw_reset(list, g, n, extra_b)
-  local max_b = extra_b
-  for _, e in ipairs(list) do
-    if e[2] > 0 and (max_b == nil or e[1] > max_b) then max_b = e[1] end
-  end
-  if max_b == nil then return 0 end
-  return (max_b + n + 1) * g - now
+-- ms from now until bucket newest leaves every window; 0 if there is none.
+local function sw_reset(newest, g, n)
+  if newest == nil then return 0 end
+  return (newest + n + 1) * g - now
 end
 
--- The hash lives until its newest bucket leaves the window; deleted when empty.
-local function sw_expire(key, g, n)
-  local _, _, list = sw_load(key, g, n)
-  local ms = sw_reset(list, g, n, nil)
+-- The hash lives until its newest non-empty bucket leaves the window (plus SLACK);
+-- deleted when it has none. newest must describe the hash as written.
+local function sw_expire(key, newest, g, n)
+  local ms = sw_reset(newest, g, n)
   if ms > 0 then redis.call('PEXPIRE', key, ms + SLACK) else redis.call('DEL', key) end
 end
 
@@ -88,24 +94,36 @@ local function tb_store(key, level, rate)
   redis.call('PEXPIRE', key, ms + SLACK)
 end
 
+-- Limit ids are unique within a check, so no two KEYS name the same hash: what one
+-- limit's sw_load returned stays true of its hash until that limit writes it.
 if op == 'adjust' then
   for i = 1, #KEYS do
     local a = (i - 1) * PER + 2                           -- ARGV offset of limit i
     local alg, p, n = ARGV[a + 1], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
     local delta, bucket = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
     if alg == 'sw' then
-      local cur = sw_load(KEYS[i], p, n)                  -- prunes old buckets
+      local cur, _, raw, first, newest = sw_load(KEYS[i], p, n)  -- prunes old buckets
       if delta > 0 then                                   -- charge: usage known now, held from now
         redis.call('HINCRBY', KEYS[i], string.format('%d', cur), delta)
+        if newest == nil or cur > newest then newest = cur end
       elseif delta < 0 then                               -- refund: off the reservation's bucket,
-        local f = string.format('%d', bucket)
-        local v = tonumber(redis.call('HGET', KEYS[i], f))
-        if v then                                         --   only while it is still counted,
-          local left = math.max(0, v + delta)             --   never below zero
-          if left == 0 then redis.call('HDEL', KEYS[i], f) else redis.call('HSET', KEYS[i], f, left) end
+        for j = 1, #raw, 2 do                             --   only while it is still counted
+          local b = tonumber(raw[j])                      --   (one older than first was pruned)
+          if b == bucket and b >= first then
+            local left = math.max(0, tonumber(raw[j + 1]) + delta)  -- never below zero
+            if left == 0 then redis.call('HDEL', KEYS[i], raw[j]) else redis.call('HSET', KEYS[i], raw[j], left) end
+            if left == 0 and bucket == newest then        -- emptied the newest: the next one down
+              newest = nil
+              for k = 1, #raw, 2 do
+                local o = tonumber(raw[k])
+                if o >= first and o ~= bucket and tonumber(raw[k + 1]) > 0 and (newest == nil or o > newest) then newest = o end
+              end
+            end
+            break
+          end
         end
       end
-      sw_expire(KEYS[i], p, n)
+      sw_expire(KEYS[i], newest, p, n)
     else
       tb_store(KEYS[i], math.max(0, tb_level(KEYS[i], p) + delta), p)  -- never below zero
     end
@@ -115,41 +133,45 @@ end
 
 -- op == 'check': evaluate every limit first, write only if all allow (all or nothing).
 local all = true                                          -- every limit allows so far
-local out = {}                                            -- per limit: the reply values
-local write = {}                                          -- per limit: what to write if all allow
+local out = {}                                            -- per limit: the reply values and what to write
 for i = 1, #KEYS do
   local a = (i - 1) * PER + 2                             -- ARGV offset of limit i
   local alg, limit, p, n = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local amount = tonumber(ARGV[a + 5])
-  local o = {}                                            -- ok, rem, reset, retry, bucket, rem_if_charged, reset_if_charged
+  local o                                                 -- ok, rem, reset, retry, bucket, rem_if_charged,
+                                                          -- reset_if_charged, then what to write
   if alg == 'sw' then
-    local cur, used, list = sw_load(KEYS[i], p, n)
+    local cur, used, raw, first, newest = sw_load(KEYS[i], p, n)
     local ok = used + amount <= limit                     -- the counted n+1 buckets leave room
-    local extra = nil
-    if amount > 0 then extra = cur end                    -- once charged, the current bucket counts too
-    o = {ok, math.max(0, limit - used), sw_reset(list, p, n, nil), 0, cur,
-         math.max(0, limit - (used + amount)), sw_reset(list, p, n, extra)}
+    local charged = newest                                -- newest non-empty bucket once charged:
+    if amount > 0 and (newest == nil or cur > newest) then charged = cur end  -- the current one counts too
+    o = {ok, math.max(0, limit - used), sw_reset(newest, p, n), 0, cur,
+         math.max(0, limit - (used + amount)), sw_reset(charged, p, n), 'sw', cur, amount, p, n, charged}
     if not ok then
       o[4] = -1                                           -- -1: the amount never fits
       if amount <= limit then
+        local list = {}                                   -- the counted buckets, oldest first:
+        for j = 1, #raw, 2 do                             --   when enough has left
+          local b = tonumber(raw[j])
+          if b >= first then list[#list + 1] = {b, tonumber(raw[j + 1])} end
+        end
+        table.sort(list, oldest_first)
         local freed = 0
-        for _, e in ipairs(list) do                       -- oldest first: when enough has left
+        for _, e in ipairs(list) do
           freed = freed + e[2]
           if used - freed + amount <= limit then o[4] = (e[1] + n + 1) * p - now break end
         end
       end
     end
-    write[i] = {'sw', cur, amount, p, n}
   else
     local level = tb_level(KEYS[i], p)                    -- usage drained to now
     local ok = level + amount <= limit
     o = {ok, math.max(0, math.floor(limit - level)), math.ceil((level * 1000) / p), 0, 0,
-         math.max(0, math.floor(limit - (level + amount))), math.ceil(((level + amount) * 1000) / p)}
+         math.max(0, math.floor(limit - (level + amount))), math.ceil(((level + amount) * 1000) / p), 'tb', level + amount, p}
     if not ok then
       if amount > limit then o[4] = -1                    -- never fits
       else o[4] = math.ceil(((level + amount - limit) * 1000) / p) end  -- time to drain the excess
     end
-    write[i] = {'tb', level + amount, p}
   end
   if not o[1] then all = false end                        -- one refusal refuses the request
   out[i] = o
@@ -165,12 +187,12 @@ for i = 1, #KEYS do                                       -- report charged valu
 end
 if all then                                               -- all allowed: charge every limit
   for i = 1, #KEYS do
-    local w = write[i]
-    if w[1] == 'sw' then
-      if w[3] > 0 then redis.call('HINCRBY', KEYS[i], string.format('%d', w[2]), w[3]) end
-      sw_expire(KEYS[i], w[4], w[5])
+    local o = out[i]
+    if o[8] == 'sw' then
+      if o[10] > 0 then redis.call('HINCRBY', KEYS[i], string.format('%d', o[9]), o[10]) end
+      sw_expire(KEYS[i], o[13], o[11], o[12])             -- newest non-empty bucket once charged
     else
-      tb_store(KEYS[i], w[2], w[3])
+      tb_store(KEYS[i], o[9], o[10])
     end
   end
 end

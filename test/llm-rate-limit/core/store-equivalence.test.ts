@@ -97,6 +97,13 @@ describe('LocalStore and RedisStore', () => {
       { dt: 1, key: 'd1', check: { tokens: 600, usd: 1 } },
       { dt: 1, key: 'd2', check: { tokens: 400, usd: 1 } },
     ]],
+    // tpm's sub-windows are 2 s: at 8 s the first bucket has left every window but is
+    // still stored until this check prunes it; the refusal's retry must not count it
+    ['a refusal while a bucket out of every window is still stored', [
+      { dt: 0, key: 'e', check: { tokens: 600, usd: 1 } },
+      { dt: 4_000, key: 'e', check: { tokens: 300, usd: 1 } },
+      { dt: 4_000, key: 'e', check: { tokens: 800, usd: 1 } },
+    ]],
     ['keys with braces and percent signs stay apart', [
       { dt: 0, key: '{x}', check: { tokens: 1000, usd: 1 } },
       { dt: 1, key: '%7Bx%7D', check: { tokens: 1000, usd: 1 } },
