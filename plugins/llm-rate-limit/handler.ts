@@ -17,7 +17,8 @@
  * Rate-limit headers on admitted answers are set by kong/lua/ratelimit-headers.lua in
  * header_filter: set here they would be joined with OpenAI's own (Kong 3.10: "7, 0").
  *
- * log (2 calls): our decision back, then the usage the body_filter Lua published;
+ * log (2 calls; none when every limit counts requests): our decision back, then the
+ * usage the body_filter Lua published;
  * settles the reservation to the actual tokens and cost (exact, or estimated from the
  * answer's size), refunding or charging the difference on every token and USD limit.
  * Kong runs this in a timer after serializing the request for its log plugins, so
@@ -219,6 +220,8 @@ export class LlmRateLimitHandler {
   async log(kong: KongPdk): Promise<void> {
     if (!this.state.ok) return;
     const { plan, prices } = this.state;
+    // request limits only: nothing to settle, not even a read (Kong still pays the event)
+    if (!plan.settles) return;
     try {
       const decision = readPublishedDecision(await kong.ctx.shared.get(CTX_KEY));
       if (!decision || decision.request === null) return;

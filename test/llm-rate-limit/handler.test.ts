@@ -204,6 +204,8 @@ describe('llm-rate-limit through the bridge', () => {
   it('costs 2 PDK calls on a request-only limit and publishes the decision once', async () => {
     await client('requests', team()).chat.completions.create(chat('hello'));
     expect(calls()).toEqual(['kong.request.get_header', 'kong.ctx.shared.set']);
+    await bridge.drainLogPhase();
+    expect(bridge.traces.at(-1)!.pdkCalls.filter((c) => c.plugin === PLUGIN && c.phase === 'log')).toEqual([]);
     expect(decision()).toMatchObject({ allowed: true, limit_set: 'default', hide_upstream_headers: true });
     expect(decision().headers).toMatchObject({ 'x-ratelimit-limit-requests': '3', 'x-ratelimit-remaining-requests': '2', 'RateLimit-Limit': '3' });
   });

@@ -76,6 +76,8 @@ export class RateLimitPlan {
   /** Every set by name (the log phase finds the reservation's set again). */
   private readonly byName = new Map<string, LimitSet>();
   readonly hasOverrides: boolean;
+  /** Some set counts tokens or usd: the log phase has reservations to settle. */
+  readonly settles: boolean;
 
   /** @throws LimitConfigError (a limit that cannot work, a duplicate id). */
   constructor(private readonly settings: PlanSettings, store: LimiterStore) {
@@ -96,6 +98,7 @@ export class RateLimitPlan {
     this.consumers = new Map(Object.entries(settings.consumer_overrides).map(([k, v]) => [k, make(`consumer:${k}`, v)]));
     this.tenants = new Map(Object.entries(settings.tenant_overrides).map(([k, v]) => [k, make(`tenant:${k}`, v)]));
     this.hasOverrides = this.consumers.size > 0 || this.tenants.size > 0;
+    this.settles = [...this.byName.values()].some((set) => set.needsTokens);
   }
 
   /** Consumer override, else tenant override, else the default limits. */
