@@ -3,11 +3,15 @@
  * numbers depend on the machine; ratios are the budget).
  *
  *   npm run bench                          all of them, one after the other
- *   node dist/bench/run.js guard-core      some: auth, guard-core, guard-bridge
+ *   node dist/bench/run.js guard-core      some: auth, guard-core, guard-bridge, rate-limit
  *
  * auth.ts          llm-auth through the bridge (BENCH_REQUESTS, default 3000)
  * guard.ts         llm-guard's runGuard vs prompt size on this thread (BENCH_GUARD_SECONDS),
  *                  and llm-guard through the bridge (BENCH_GUARD_REQUESTS, default 2000)
+ * rate-limit.ts    the llm-rate-limit core (LocalStore, RedisStore, FaultTolerantStore) vs
+ *                  rate-limiter-flexible (RateLimiterMemory, RateLimiterRedis) on this thread,
+ *                  one Redis (REDIS_HOST/REDIS_PORT, default 127.0.0.1:6379); BENCH_RL_ROUNDS,
+ *                  BENCH_RL_MS, BENCH_RL_CHECKS, BENCH_RL_IN_FLIGHT (see the file)
  *
  * Bridge benches (harness.ts): the gateway (bridge, plugin servers, mock upstream)
  * runs in a child process, so the load generator does not share its event loop; a
@@ -17,6 +21,7 @@
  */
 import { benchAuth } from './auth';
 import { benchGuardBridge, benchGuardCore } from './guard';
+import { benchRateLimit } from './rate-limit';
 
 const BENCHES: Record<string, () => Promise<number> | number> = {
   auth: benchAuth,
@@ -25,6 +30,7 @@ const BENCHES: Record<string, () => Promise<number> | number> = {
     return 0;
   },
   'guard-bridge': benchGuardBridge,
+  'rate-limit': benchRateLimit,
 };
 
 async function main(): Promise<void> {

@@ -1,10 +1,19 @@
 /**
- * Writes the bypass guard's Lua into kong/kong.yml from its one source,
- * kong/lua/bypass-guard.lua: every post-function `access` chunk that starts with the
- * guard's marker comment is replaced by the file's code, with that chunk's own list
- * of required marks (which stays in kong.yml, next to the plugins it names). So a
- * route that runs one more of our plugins gets its own guard without a second copy
- * of the code. `--check` fails on drift (the test suite runs it); run
+ * Writes the config of every `post-function` plugin in kong/kong.yml from its one
+ * source, the Lua files in kong/lua/:
+ *
+ *   access:        serialize-values.lua, then bypass-guard.lua (with that block's own
+ *                  list of required marks, which stays in kong.yml next to the plugins
+ *                  it names)
+ *   header_filter: ratelimit-headers.lua
+ *   body_filter:   usage-capture.lua
+ *
+ * Each chunk starts with its file's marker comment (`-- llm-<name>:`), by which the
+ * test bridge (test/bridge/post-function.ts) recognizes it. The serialize chunk comes
+ * before the guard so that a request the guard answers 503 is still logged with what
+ * the plugins that did run published. A post-function block with another phase or a
+ * chunk that is not one of these is refused, never silently dropped. `--check` fails
+ * on drift of any chunk and on a missing phase (the test suite runs it); run
  * `npm run gen:kong-lua` after editing the Lua, then `npm run gen:kong-test`.
  *
  *   node dist/scripts/gen-kong-lua.js [--check]
@@ -14,53 +23,117 @@ import path = require('path');
 import { REPO_ROOT } from './repo-root';
 
 const KONG_YML = path.join(REPO_ROOT, 'kong', 'kong.yml');
-const GUARD_LUA = path.join(REPO_ROOT, 'kong', 'lua', 'bypass-guard.lua');
-const MARKER = '-- llm-bypass-guard:';
+const LUA_DIR = path.join(REPO_ROOT, 'kong', 'lua');
 const REQUIRED_LINE = /^local required = \{([^}]*)\}$/;
 const TEMPLATE_MARKS = '"REQUIRED_MARKS"';
+
+export type PostFunctionPhase = 'access' | 'header_filter' | 'body_filter';
+
+export interface ChunkSource {
+  /** The marker comment the chunk's first line starts with. */
+  marker: string;
+  file: string;
+  phase: PostFunctionPhase;
+}
+
+/** Every chunk of our post-function blocks, in the order each phase runs them. */
+export const POST_FUNCTION_CHUNKS: readonly ChunkSource[] = [
+  { marker: '-- llm-serialize-values:', file: 'serialize-values.lua', phase: 'access' },
+  { marker: '-- llm-bypass-guard:', file: 'bypass-guard.lua', phase: 'access' },
+  { marker: '-- llm-ratelimit-headers:', file: 'ratelimit-headers.lua', phase: 'header_filter' },
+  { marker: '-- llm-usage-capture:', file: 'usage-capture.lua', phase: 'body_filter' },
+];
+const PHASES: readonly PostFunctionPhase[] = ['access', 'header_filter', 'body_filter'];
+const GUARD = POST_FUNCTION_CHUNKS[1];
+
+/** The Lua of each chunk, by file name, trailing newlines removed. */
+export type LuaSources = Record<string, string>;
+
+export function readLuaSources(dir = LUA_DIR): LuaSources {
+  const out: LuaSources = {};
+  for (const c of POST_FUNCTION_CHUNKS) {
+    const code = fs.readFileSync(path.join(dir, c.file), 'utf8').replace(/\n+$/, '');
+    if (!code.startsWith(c.marker)) throw new Error(`kong/lua/${c.file}: the first line must start with \`${c.marker}\``);
+    if (code.includes('\t')) throw new Error(`kong/lua/${c.file}: tabs cannot go into a YAML literal block`);
+    out[c.file] = code;
+  }
+  return out;
+}
 
 /** The guard for these marks, as the Lua file spells it. */
 export function guardChunk(template: string, marks: readonly string[]): string {
   const lines = template.replace(/\n+$/, '').split('\n');
   const at = lines.findIndex((l) => REQUIRED_LINE.test(l));
-  if (at === -1 || !lines[at].includes(TEMPLATE_MARKS)) throw new Error(`${path.basename(GUARD_LUA)}: no \`local required = { ${TEMPLATE_MARKS} }\` line`);
+  if (at === -1 || !lines[at].includes(TEMPLATE_MARKS)) throw new Error(`${GUARD.file}: no \`local required = { ${TEMPLATE_MARKS} }\` line`);
   lines[at] = `local required = { ${marks.map((m) => JSON.stringify(m)).join(', ')} }`;
   return lines.join('\n');
 }
 
-/** kong.yml with every guard chunk rewritten from the template, marks kept. */
-export function withGuards(yml: string, template: string): string {
+/** The `config:` block of one post-function, at `indent` (the indent of `config:`). */
+export function postFunctionConfig(sources: LuaSources, marks: readonly string[], indent: string): string[] {
+  const out = [`${indent}config:`];
+  for (const phase of PHASES) {
+    out.push(`${indent}  ${phase}:`);
+    for (const c of POST_FUNCTION_CHUNKS.filter((x) => x.phase === phase)) {
+      const code = c === GUARD ? guardChunk(sources[c.file], marks) : sources[c.file];
+      out.push(`${indent}    - |`, ...code.split('\n').map((l) => (l ? `${indent}      ${l}` : '')));
+    }
+  }
+  return out;
+}
+
+const indentOf = (l: string) => l.match(/^ */)![0].length;
+
+/** kong.yml with the config of every post-function rewritten from the Lua files, each guard's marks kept. */
+export function withPostFunctions(yml: string, sources: LuaSources): string {
   const lines = yml.split('\n');
   const out: string[] = [];
+  let found = 0;
   for (let i = 0; i < lines.length; i++) {
     out.push(lines[i]);
-    // a YAML literal block (`- |`) whose first line is the guard's marker comment
-    if (!/^\s*- \|\s*$/.test(lines[i]) || !lines[i + 1]?.trim().startsWith(MARKER)) continue;
-    const indent = lines[i + 1].match(/^\s*/)![0];
-    let end = i + 1;
-    while (end < lines.length && (lines[end].startsWith(indent) || lines[end].trim() === '')) end++;
+    const entry = /^( *)- name: post-function\s*$/.exec(lines[i]);
+    if (!entry) continue;
+    found++;
+    const at = `kong.yml line ${i + 1}`;
+    const configIndent = entry[1].length + 2;
+    if (lines[i + 1] !== `${' '.repeat(configIndent)}config:`) throw new Error(`${at}: a post-function whose next line is not \`config:\``);
+    // the block: every line after `config:` more indented than it (blank lines inside)
+    let end = i + 2;
+    while (end < lines.length && (lines[end].trim() === '' || indentOf(lines[end]) > configIndent)) end++;
     // trailing blank lines belong to what follows
-    while (end > i + 1 && lines[end - 1].trim() === '') end--;
-    const block = lines.slice(i + 1, end).map((l) => l.slice(indent.length));
-    const required = block.map((l) => REQUIRED_LINE.exec(l.trim())).find(Boolean);
-    if (!required) throw new Error(`kong.yml line ${i + 2}: a bypass guard without \`local required = { ... }\``);
-    const marks = [...required[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]);
-    // marks spelled another way (single quotes) would read as none: a guard that checks nothing
-    if (marks.length === 0 || required[1].replace(/"[^"]+"/g, '').replace(/[\s,]/g, '') !== '') {
-      throw new Error(`kong.yml line ${i + 2}: write the required marks as double-quoted strings`);
+    while (end > i + 2 && lines[end - 1].trim() === '') end--;
+    const block = lines.slice(i + 2, end);
+    for (const [k, l] of block.entries()) {
+      const key = indentOf(l) === configIndent + 2 ? /^\s*([A-Za-z_]+):/.exec(l)?.[1] : undefined;
+      if (key !== undefined && !(PHASES as readonly string[]).includes(key)) {
+        throw new Error(`kong.yml line ${i + 3 + k}: post-function \`${key}\` is not generated from kong/lua/ (add it there and here, or remove it)`);
+      }
+      // a chunk's first line: one of ours, or refused (it would be dropped)
+      if (/^\s*- \|\s*$/.test(l) && !POST_FUNCTION_CHUNKS.some((c) => block[k + 1]?.trim().startsWith(c.marker))) {
+        throw new Error(`kong.yml line ${i + 3 + k}: a post-function chunk that does not start with a marker of kong/lua/`);
+      }
     }
-    out.push(...guardChunk(template, marks).split('\n').map((l) => (l ? indent + l : l)));
+    const requiredLines = block.map((l) => REQUIRED_LINE.exec(l.trim())).filter((m): m is RegExpExecArray => m !== null);
+    if (requiredLines.length !== 1) throw new Error(`${at}: a post-function needs exactly one bypass guard with \`local required = { ... }\``);
+    const required = requiredLines[0][1];
+    const marks = [...required.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+    // marks spelled another way (single quotes) would read as none: a guard that checks nothing
+    if (marks.length === 0 || required.replace(/"[^"]+"/g, '').replace(/[\s,]/g, '') !== '') {
+      throw new Error(`${at}: write the required marks as double-quoted strings`);
+    }
+    out.push(...postFunctionConfig(sources, marks, ' '.repeat(configIndent)));
     i = end - 1;
   }
+  if (found === 0) throw new Error('kong.yml has no post-function plugin');
   return out.join('\n');
 }
 
 function main(): void {
   const current = fs.readFileSync(KONG_YML, 'utf8');
-  const next = withGuards(current, fs.readFileSync(GUARD_LUA, 'utf8'));
+  const next = withPostFunctions(current, readLuaSources());
   if (process.argv.includes('--check')) {
     if (next !== current) {
-      process.stderr.write('kong/kong.yml bypass guards differ from kong/lua/bypass-guard.lua: run `npm run gen:kong-lua`\n');
+      process.stderr.write('kong/kong.yml post-function blocks differ from kong/lua/*.lua: run `npm run gen:kong-lua`\n');
       process.exit(1);
     }
     return;

@@ -12,7 +12,24 @@
 -- (input_tokens, output_tokens, *_details) is mapped onto the Chat names. A usage
 -- that does not have the shape (a count missing, negative, fractional) is ignored.
 --
--- What it looks at (decided once per request, at its first body chunk):
+-- When the body ends and no usage was published, it publishes instead, under the same
+-- key and as the same serialize value, what is known of the answer, so a reader
+-- (llm-rate-limit settling a reservation, the log) can tell "no usage in it" from
+-- "not seen" (plugins/shared/usage.ts: `UnmeasuredAnswer`):
+--
+--   { source = "none", status = <integer>, answer_bytes = <integer>,
+--     stream = <Content-Type text/event-stream>, encoded = <a Content-Encoding other
+--     than identity> }
+--
+-- answer_bytes counts the upstream body as it reached this filter, before anything is
+-- dropped (a running sum of the chunk sizes: what OpenAI sent, decompressed or not).
+-- This record is published for every answer, non-2xx and compressed ones included,
+-- even without cjson.safe (it needs no decoding). Nothing is published when the body
+-- never ends here (the client went away mid-stream) or when the response is not the
+-- upstream's (kong.response.get_source() ~= "service": a kong.response.exit or an
+-- error page; Kong runs body_filter on those too, and they carry no OpenAI usage).
+--
+-- What it reads usage from (decided once per request, at its first body chunk):
 --   * 2xx answers only; no Content-Encoding (a gzip/deflate body is left alone);
 --   * Content-Type application/json: the last TAIL_MAX bytes are kept, and at the end
 --     of the body the last `"usage":{...}` object in them is decoded (source "response");
@@ -23,8 +40,10 @@
 --     response.completed / incomplete / failed) is read (source "stream"; the last one
 --     wins). A line longer than LINE_MAX is not decoded whole: its last TAIL_MAX bytes
 --     are searched for `"usage":{...}` instead (a long response.completed event).
---   * Dropping: when kong.ctx.shared.llm_guard.include_usage_injected == true (llm-guard
---     added stream_options.include_usage for a client that did not ask for it), the
+--   * Dropping: when kong.ctx.shared.llm_guard.include_usage_injected == true or
+--     kong.ctx.shared.llm_rate_limit.include_usage_injected == true (llm-guard, or
+--     llm-rate-limit where no guard ran, added stream_options.include_usage for a
+--     client that did not ask for it), the
 --     usage-only event (`choices` an empty array, `usage` an object) is removed from
 --     what the client receives: the whole event block, up to and including its blank
 --     line. To do that, the bytes of the current event are held back until the event is
@@ -49,6 +68,12 @@
 local ok_cjson, cjson = pcall(require, "cjson.safe")
 if not ok_cjson or type(cjson) ~= "table" then
   cjson = nil
+elseif type(cjson.new) == "function" then
+  -- an instance of our own: lua-cjson's default also takes hex, inf and nan for numbers,
+  -- which are not JSON (RFC 8259) and which OpenAI never sends; refused, a count in
+  -- such a form is no count. Settings of the shared module are left alone.
+  cjson = cjson.new()
+  cjson.decode_invalid_numbers(false)
 end
 
 local TAIL_MAX = 8192     -- JSON answer tail; tail of an over-long SSE line
@@ -61,7 +86,8 @@ local concat = table.concat
 local floor = math.floor
 
 local USAGE_KEY = '"usage"%s*:%s*{'
-local OFF = { mode = "off" }
+-- not the upstream's answer: nothing counted, nothing published (shared: no request data)
+local SKIP = { mode = "skip" }
 local warned = false
 
 -- A string buffer as a stack of pieces, each at least twice as long as the next
@@ -211,6 +237,7 @@ end
 
 local function publish(st, usage)
   if st.preset then return end
+  st.published = true
   kong.ctx.shared.llm_usage = usage
   kong.log.set_serialize_value("llm.usage", {
     prompt_tokens = usage.prompt_tokens,
@@ -222,35 +249,67 @@ local function publish(st, usage)
   })
 end
 
+-- The end of the body: the answer's facts when no usage was published.
+local function publish_none(st)
+  if st.preset or st.published then return end
+  local none = {
+    source = "none",
+    status = st.status,
+    answer_bytes = st.bytes,
+    stream = st.stream,
+    encoded = st.encoded,
+  }
+  kong.ctx.shared.llm_usage = none
+  kong.log.set_serialize_value("llm.usage", {
+    source = "none",
+    status = st.status,
+    answer_bytes = st.bytes,
+    stream = st.stream,
+    encoded = st.encoded,
+  })
+end
+
+local function first(v)
+  if type(v) == "table" then return v[1] end
+  return v
+end
+
 local function init()
+  if kong.response.get_source() ~= "service" then return SKIP end
+  local status = kong.response.get_status()
+  local headers = kong.response.get_headers()
+  local encoding = first(headers["content-encoding"])
+  local ct = first(headers["content-type"])
+  ct = type(ct) == "string" and lower(ct) or nil
+  local st = {
+    mode = "off",
+    preset = kong.ctx.shared.llm_usage ~= nil,
+    published = false,
+    bytes = 0,
+    -- nginx's status is always an integer by now; 0 would only say it was not
+    status = type(status) == "number" and status or 0,
+    stream = ct ~= nil and find(ct, "^%s*text/event%-stream") ~= nil,
+    encoded = type(encoding) == "string" and lower(encoding) ~= "identity",
+  }
   if not cjson then
     if not warned then
       warned = true
       kong.log.err("llm usage capture disabled: require 'cjson.safe' failed ",
                    "(add cjson.safe to untrusted_lua_sandbox_requires)")
     end
-    return OFF
+    return st
   end
-  local status = kong.response.get_status()
-  if type(status) ~= "number" or status < 200 or status > 299 then return OFF end
-  local headers = kong.response.get_headers()
-  local encoding = headers["content-encoding"]
-  if type(encoding) == "table" then encoding = encoding[1] end
-  if encoding ~= nil and lower(encoding) ~= "identity" then return OFF end
-  local ct = headers["content-type"]
-  if type(ct) == "table" then ct = ct[1] end
-  if type(ct) ~= "string" then return OFF end
-  ct = lower(ct)
-  local st = { preset = kong.ctx.shared.llm_usage ~= nil }
+  if st.status < 200 or st.status > 299 or st.encoded or ct == nil then return st end
   if find(ct, "^%s*application/json") then
     st.mode = "json"
     st.tail = t_new()
     return st
   end
-  if not find(ct, "^%s*text/event%-stream") then return OFF end
+  if not st.stream then return st end
   st.mode = "sse"
-  local guard = kong.ctx.shared.llm_guard
-  st.drop = type(guard) == "table" and guard.include_usage_injected == true
+  local guard, limiter = kong.ctx.shared.llm_guard, kong.ctx.shared.llm_rate_limit
+  st.drop = ((type(guard) == "table" and guard.include_usage_injected == true)
+    or (type(limiter) == "table" and limiter.include_usage_injected == true))
     and headers["content-length"] == nil
   -- the current line: pieces while short; head and tail once over LINE_MAX
   st.line = b_new()
@@ -417,23 +476,23 @@ return function()
     ctx.llm_usage_capture = st
   end
   local mode = st.mode
-  if mode == "off" then return end
+  if mode == "skip" then return end
 
   local chunk, eof = ngx.arg[1], ngx.arg[2]
   if type(chunk) ~= "string" then chunk = "" end
+  st.bytes = st.bytes + #chunk
 
   if mode == "json" then
     if chunk ~= "" then t_add(st.tail, chunk, TAIL_MAX) end
     if eof then
       local usage = usage_in_tail(t_get(st.tail, TAIL_MAX), "response")
       if usage then publish(st, usage) end
-      ctx.llm_usage_capture = OFF -- the body is over: let the buffers go
     end
-    return
+  elseif mode == "sse" then
+    sse_chunk(st, chunk, eof)
   end
-
-  sse_chunk(st, chunk, eof)
   if eof then
-    ctx.llm_usage_capture = OFF
+    publish_none(st)
+    ctx.llm_usage_capture = SKIP -- the body is over: let the buffers go
   end
 end

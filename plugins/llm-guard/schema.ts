@@ -5,8 +5,9 @@
  */
 import { array, boolean, integer, map, record, set, string, toKongFields, type ConfigOf } from '../shared/kong-schema';
 
-/** kong/kong.env's nginx_http_client_body_buffer_size: a larger body cannot be read by a plugin. */
-export const BODY_BUFFER_BYTES = 2 * 1024 * 1024;
+import { BODY_BUFFER_BYTES } from '../shared/pdk';
+
+export { BODY_BUFFER_BYTES };
 
 export const REDACTION_ACTIONS = ['redact', 'mask', 'block', 'allow'] as const;
 export const INJECTION_ACTIONS = ['block', 'flag', 'off'] as const;
@@ -91,11 +92,9 @@ export const fields = {
   injection,
   redaction,
   include_usage: boolean({
-    // off until the usage-capture Lua (which drops that chunk for the client) is in kong.yml:
-    // a client that did not ask for it would otherwise get a chunk with no choices
-    default: false,
+    default: true,
     description:
-      'For "stream": true without stream_options.include_usage, ask OpenAI for the usage chunk (so limits and audit get exact tokens) and say so in the request facts. The client then also receives that final chunk (choices empty).',
+      'For "stream": true without stream_options.include_usage, ask OpenAI for the usage chunk (so limits and audit get exact tokens) and say so in the request facts; the post-function\'s usage-capture Lua (kong/lua/usage-capture.lua) removes that chunk before the client sees it.',
   }),
   offload_bytes: integer({
     default: 65536,

@@ -11,6 +11,11 @@ export type OpenAiErrorType =
   | 'authentication_error'
   | 'permission_error'
   | 'rate_limit_error'
+  /** OpenAI's 429 types: which budget ran out (per-minute requests or tokens). */
+  | 'requests'
+  | 'tokens'
+  /** OpenAI's 429 for an exhausted spend quota (clients should not retry soon). */
+  | 'insufficient_quota'
   | 'server_error'
   | 'service_unavailable';
 

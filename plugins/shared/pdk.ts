@@ -28,6 +28,8 @@ export interface KongPdk {
     getMethod(): Promise<string>;
     /** The query string as the client sent it (kong.request.get_raw_query). */
     getRawQuery(): Promise<string>;
+    /** First value of one header (undefined when absent). */
+    getHeader(name: string): Promise<string | undefined>;
   };
   response: {
     /** Ends the request; Kong never answers, so the plugin returns right after. */
@@ -56,6 +58,10 @@ export interface KongPdk {
     authenticate(consumer: KongConsumer | null, credential: Record<string, unknown> | null): Promise<void>;
     getConsumer(): Promise<KongConsumer | undefined>;
     getIp(): Promise<string>;
+    /** The client address, trusted_ips and real_ip settings honoured (kong.client.get_forwarded_ip). */
+    getForwardedIp(): Promise<string>;
+    /** The credential an auth plugin authenticated, if any (kong.client.get_credential). */
+    getCredential(): Promise<{ id: string; [field: string]: unknown } | undefined>;
   };
   ctx: {
     shared: {
@@ -94,6 +100,9 @@ export function headerValue(headers: HeaderMultiMap, name: string): string | und
  * full may be hiding Content-Length, Content-Type or a credential.
  */
 export const HEADERS_READ_MAX = 100;
+
+/** kong/kong.env's nginx_http_client_body_buffer_size: a larger body cannot be read by a plugin. */
+export const BODY_BUFFER_BYTES = 2 * 1024 * 1024;
 
 /** True when the map may have been cut at HEADERS_READ_MAX lines. */
 export function headersTruncated(headers: HeaderMultiMap): boolean {

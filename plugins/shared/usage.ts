@@ -15,6 +15,11 @@
  * The value crosses Kong's Lua side: a null member disappears and an empty table comes
  * back as `[]` (test/bridge/lua-values.ts). `readUsage` undoes that and refuses anything
  * else that does not have the shape (null: treat the usage as unknown, never guess).
+ *
+ * When the Lua body_filter saw a whole answer without a usage in it (an error, a gzip
+ * body, a stream without include_usage), it leaves an `UnmeasuredAnswer` (`source:
+ * "none"`) under the same key instead: `readUsage` refuses it, `readUnmeasuredAnswer`
+ * reads it. Nothing under the key means the answer was not seen to its end.
  */
 
 export interface LlmUsage {
@@ -97,4 +102,38 @@ export function readUsage(value: unknown): LlmUsage | null {
     reasoning_tokens: reasoning,
     source,
   };
+}
+
+/**
+ * What kong/lua/usage-capture.lua publishes under `USAGE_CTX_KEY` (and as the serialize
+ * value `llm.usage`) when the upstream's answer ended without a usage it could read:
+ * enough for a reader to decide what to charge (an error status: nothing was
+ * generated; a 2xx without usage: estimate from `answer_bytes`).
+ */
+export interface UnmeasuredAnswer {
+  source: 'none';
+  /** The HTTP status the upstream answered with. */
+  status: number;
+  /** Bytes of the upstream body as it passed the filter, before the usage-only event was dropped; compressed bytes when `encoded`. */
+  answer_bytes: number;
+  /** The answer was an SSE stream (Content-Type text/event-stream). */
+  stream: boolean;
+  /** The answer had a Content-Encoding other than identity (it was not read). */
+  encoded: boolean;
+}
+
+/**
+ * The unmeasured-answer record as `kong.ctx.shared.get(USAGE_CTX_KEY)` returns it, or
+ * null when `value` is anything else (a usage, `[]`, a member missing or of another
+ * type). None of its members is optional, so the Lua round trip (null members
+ * dropped) cannot make a valid record out of a partial one.
+ */
+export function readUnmeasuredAnswer(value: unknown): UnmeasuredAnswer | null {
+  if (!isObj(value)) return null;
+  const { source, status, answer_bytes, stream, encoded } = value;
+  if (source !== 'none') return null;
+  // 100..599: what nginx can answer with; anything else is not a status
+  if (!nonNegInt(status) || status < 100 || status > 599) return null;
+  if (!nonNegInt(answer_bytes) || typeof stream !== 'boolean' || typeof encoded !== 'boolean') return null;
+  return { source, status, answer_bytes, stream, encoded };
 }

@@ -26,7 +26,7 @@ import { bodyBufferSize, readKongEnv, serverDefs } from './kong-settings';
 import { errorPageBody, ERROR_PAGE_STATUSES, pdkErrorBody, type KongBody } from './kong-errors';
 import { PhaseError, ExternalPlugin, type PdkCallRecord } from './plugin-runner';
 import { PluginServerProcess, queryPluginInfo } from './plugin-server';
-import { BypassGuard, parseBypassGuard } from './post-function';
+import { parsePostFunction, type PostFunction } from './post-function';
 import { headerBytes, headersFromNode, newRequestContext, type Headers, type RequestContext } from './request-context';
 import { serialize, serializeJson } from './serialize';
 import { normalizePath } from './uri-args';
@@ -85,7 +85,7 @@ export interface RequestTrace {
   logged: Record<string, unknown> | null;
 }
 
-type AnyPlugin = { kind: 'external'; plugin: ExternalPlugin } | { kind: 'guard'; guard: BypassGuard };
+type AnyPlugin = { kind: 'external'; plugin: ExternalPlugin } | { kind: 'post-function' };
 
 interface Collected {
   entity: PluginEntity;
@@ -101,7 +101,7 @@ export class KongBridge {
   private readonly plugins = new Map<string, ExternalPlugin[]>();
   private nextWorker = 0;
   private readonly configs = new Map<string, Record<string, unknown>>();
-  private readonly guards = new Map<string, BypassGuard>();
+  private readonly postFunctions = new Map<string, PostFunction>();
   private server: http.Server | null = null;
   private prefix = '';
   private bodyBuffer = 8192;
@@ -182,7 +182,9 @@ export class KongBridge {
         this.configs.set(entity.id, resolveReferences(config, env, unresolved) as Record<string, unknown>);
         for (const ref of unresolved) this.log('warn', entity.name, `unable to resolve reference ${ref}`);
       } else if (entity.name === 'post-function') {
-        this.guards.set(entity.id, parseBypassGuard(entity.config));
+        // usage-capture.lua requires cjson.safe: without it in the sandbox, it only records
+        const cjson = (kongEnv.KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES ?? '').split(',').map((x) => x.trim()).includes('cjson.safe');
+        this.postFunctions.set(entity.id, parsePostFunction(entity.config, { cjson }));
       } else {
         throw new Error(`kong.yml: bundled plugin "${entity.name}" is not emulated by the bridge (see test/README.md)`);
       }
@@ -238,7 +240,7 @@ export class KongBridge {
       const p = workers[worker % workers.length];
       list.push({ kind: 'external', plugin: p, name: p.name, priority: p.priority });
     }
-    if (this.guards.size) list.push({ kind: 'guard', guard: undefined as unknown as BypassGuard, name: 'post-function', priority: -1000 });
+    if (this.postFunctions.size) list.push({ kind: 'post-function', name: 'post-function', priority: -1000 });
     // sort_by_handler_priority: higher first; equal priorities by name, descending
     return list.sort((a, b) => (a.priority === b.priority ? (a.name < b.name ? 1 : -1) : b.priority - a.priority));
   }
@@ -289,10 +291,13 @@ export class KongBridge {
     let buffered = false;
     // the nginx worker that accepted the connection runs the whole request
     const worker = this.nextWorker++;
+    // collected even after an exit: its header_filter and body_filter run on every response
+    let postFunction: PostFunction | null = null;
     for (const p of this.pluginOrder(worker)) {
-      if (p.kind === 'guard') {
+      if (p.kind === 'post-function') {
         const entity = this.lookup('post-function', ctx);
-        if (entity && !ctx.delayedResponse) this.guards.get(entity.id)!.run(ctx);
+        if (entity) postFunction = this.postFunctions.get(entity.id)!;
+        if (postFunction && !ctx.delayedResponse) postFunction.access(ctx, this.luaLog);
         continue;
       }
       const entity = this.lookup(p.plugin.name, ctx);
@@ -315,9 +320,9 @@ export class KongBridge {
     if (ctx.delayedResponse) {
       this.takeDelayedResponse(ctx);
       ctx.response.headers.set('x-kong-response-latency', [String(ctx.latencies.kong)]);
-      await this.send(res, ctx);
+      await this.send(res, ctx, postFunction);
     } else {
-      await this.proxy(ctx, res, buffered ? collected.filter((c) => c.plugin.hasPhase('response')) : null);
+      await this.proxy(ctx, res, buffered ? collected.filter((c) => c.plugin.hasPhase('response')) : null, postFunction);
     }
     ctx.latencies.request = Date.now() - startedAt;
     Object.assign(this.trace(ctx), { status: ctx.response.status, consumer: ctx.consumer, credential: ctx.credential, sentAt: Date.now(), logged: serialize(ctx) });
@@ -347,7 +352,10 @@ export class KongBridge {
     return lookupPlugin(this.declarative.plugins, name, ctx.route, ctx.service, consumer);
   }
 
-  private async proxy(ctx: RequestContext, res: http.ServerResponse, responsePhase: Collected[] | null): Promise<void> {
+  /** kong.log.err from a post-function chunk. */
+  private readonly luaLog = (message: string): void => this.log('err', 'post-function', message);
+
+  private async proxy(ctx: RequestContext, res: http.ServerResponse, responsePhase: Collected[] | null, postFunction: PostFunction | null): Promise<void> {
     const s = ctx.service;
     const { route } = ctx;
     const match = matchRoute([route], ctx.request.method, ctx.request.path)!;
@@ -389,7 +397,7 @@ export class KongBridge {
       const timeout = (err as { code?: string }).code === 'ETIMEDOUT';
       const r = errorPageBody(timeout ? 504 : 502, ctx.request.headers, ctx.id, new Map());
       ctx.response = { status: r.status, headers: r.headers, body: r.body, source: 'error' };
-      return this.send(res, ctx);
+      return this.send(res, ctx, postFunction);
     }
     const upstreamHeaders = headersFromNode(upstreamRes.rawHeaders);
     const kongHeaders = (): Array<[string, string]> => [
@@ -424,7 +432,7 @@ export class KongBridge {
       }
       if (ctx.delayedResponse) this.takeDelayedResponse(ctx);
       for (const [k, v] of kongHeaders()) ctx.response.headers.set(k, [v]);
-      return this.send(res, ctx);
+      return this.send(res, ctx, postFunction);
     }
 
     // streaming: chunks go to the client as they arrive; headers set in access come
@@ -436,25 +444,35 @@ export class KongBridge {
     }
     ctx.serviceResponse = { status: upstreamRes.statusCode ?? 502, headers: upstreamHeaders, body: null };
     ctx.response = { status: upstreamRes.statusCode ?? 502, headers: merged, body: null, source: 'service' };
+    // header_filter, then body_filter on each chunk as it passes (nothing buffered here)
+    postFunction?.headerFilter(ctx, this.luaLog);
+    const bodyFilter = postFunction?.bodyFilter(ctx, this.luaLog) ?? null;
     const out: http.OutgoingHttpHeaders = Object.create(null);
-    for (const [k, v] of merged) out[k] = v.length === 1 ? headerBytes(v[0]) : v.map(headerBytes);
+    for (const [k, v] of ctx.response.headers) out[k] = v.length === 1 ? headerBytes(v[0]) : v.map(headerBytes);
     for (const [k, v] of kongHeaders()) out[k] = v;
     res.writeHead(ctx.response.status, out);
     res.flushHeaders();
+    const write = (bytes: Buffer) => {
+      if (!bytes.length) return;
+      ctx.bytesSent += bytes.length;
+      res.write(bytes);
+    };
     await new Promise<void>((resolve) => {
-      upstreamRes.on('data', (chunk: Buffer) => {
-        ctx.bytesSent += chunk.length;
-        res.write(chunk);
-      });
+      upstreamRes.on('data', (chunk: Buffer) => write(bodyFilter ? bodyFilter.filter(chunk, false) : chunk));
       upstreamRes.on('end', () => {
         ctx.latencies.proxy = Date.now() - upstreamStart;
+        if (bodyFilter) write(bodyFilter.filter(Buffer.alloc(0), true));
         res.end(resolve);
       });
       upstreamRes.on('error', () => res.destroy());
     });
   }
 
-  private send(res: http.ServerResponse, ctx: RequestContext): Promise<void> {
+  private send(res: http.ServerResponse, ctx: RequestContext, postFunction: PostFunction | null): Promise<void> {
+    // Kong runs header_filter and body_filter on exits and error pages too
+    postFunction?.headerFilter(ctx, this.luaLog);
+    const bodyFilter = postFunction?.bodyFilter(ctx, this.luaLog);
+    if (bodyFilter) ctx.response.body = bodyFilter.filter(ctx.response.body ?? Buffer.alloc(0), true);
     const out: http.OutgoingHttpHeaders = Object.create(null);
     for (const [k, v] of ctx.response.headers) if (!HOP_BY_HOP.has(k) || k === 'content-length') out[k] = v.length === 1 ? headerBytes(v[0]) : v.map(headerBytes);
     out.server = `kong/${KONG_VERSION}`;

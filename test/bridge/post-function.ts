@@ -1,32 +1,142 @@
 /**
- * Kong's bundled `post-function` cannot run here (it is Lua). Our kong.yml uses it
- * for one thing only: the bypass guard, which answers 503 when a plugin of ours did
- * not mark the request (Kong skips a plugin whose server is down). The bridge reads
- * the list of required marks from that Lua (`local required = { "llm_auth", ... }`)
- * and applies the same rule natively; test/foundation/bypass-guard-lua.test.ts runs
- * the Lua itself under a Lua interpreter with a minimal `kong` shim.
+ * Kong's bundled `post-function` cannot run here (it is Lua). Our kong.yml gives it
+ * exactly the chunks of kong/lua/ (scripts/gen-kong-lua.ts writes them), and the
+ * bridge runs each natively, recognized by its marker comment:
+ *
+ *   access         llm-serialize-values  ctx.shared -> serialize values (serializeValuesChunk)
+ *                  llm-bypass-guard      503 when a required mark is missing (the marks
+ *                                        read from the chunk's `local required = {...}`)
+ *   header_filter  llm-ratelimit-headers llm_rate_limit.headers on the response (rateLimitHeadersChunk)
+ *   body_filter    llm-usage-capture     usage from the streamed body (usage-capture.ts)
+ *
+ * A chunk that is not one of these, or whose text differs from its kong/lua/ file
+ * (the bridge would emulate code that is not there), or another phase, makes the
+ * bridge refuse the config. test/foundation/lua/post-function-agreement.test.ts runs
+ * the Lua under LuaJIT and these emulations on the same inputs and compares;
+ * bypass-guard-lua.test.ts does the same for the guard.
  */
-import type { RequestContext } from './request-context';
+import { guardChunk, POST_FUNCTION_CHUNKS, readLuaSources, type LuaSources } from '../../scripts/gen-kong-lua';
+import { luaIpairs, luaPairs, luaToString, luaType } from './lua-table';
+import type { Headers, RequestContext } from './request-context';
+import { UsageCapture, type UsageCaptureHost } from './usage-capture';
 
 export const GUARD_MARKER = 'llm-bypass-guard';
 const REQUIRED = /local\s+required\s*=\s*\{([^}]*)\}/;
 
+/** What the chunks read and write of a request (a RequestContext, or a test's stand-in). */
+export interface ChunkContext {
+  shared: Record<string, unknown>;
+  serializeValues: RequestContext['serializeValues'];
+  response: { status: number; headers: Headers; source: 'service' | 'exit' | 'error' };
+}
+export type ChunkLog = (message: string) => void;
+
 export interface BypassGuard {
   required: string[];
-  run(ctx: RequestContext): void;
+  run(ctx: Pick<RequestContext, 'shared' | 'delayedResponse'>): void;
 }
 
-export function guardCode(config: Record<string, unknown>): string {
-  const access = config.access;
-  if (!Array.isArray(access) || access.length !== 1 || typeof access[0] !== 'string') {
-    throw new Error('post-function: the bridge only emulates a single access chunk (the bypass guard)');
+export interface PostFunction {
+  /** The bypass guard's marks (one guard per post-function). */
+  guard: BypassGuard;
+  /** Runs the access chunks in order; the guard may set ctx.delayedResponse. */
+  access(ctx: ChunkContext & Pick<RequestContext, 'delayedResponse'>, log: ChunkLog): void;
+  /** Runs the header_filter chunks on ctx.response (every response: proxied, exit, error). */
+  headerFilter(ctx: ChunkContext, log: ChunkLog): void;
+  /** A body_filter for one response, or null when the config has none. */
+  bodyFilter(ctx: ChunkContext, log: ChunkLog): BodyFilter | null;
+}
+
+export interface BodyFilter {
+  /** The bytes the client gets for this chunk of the body (eof: the last call). */
+  filter(chunk: Buffer, eof: boolean): Buffer;
+}
+
+// --- llm-serialize-values -------------------------------------------------------------
+const MAX_DEPTH = 6;
+const IDENTITY = ['consumer', 'tenant', 'credential_id', 'auth_method', 'scopes'];
+const REQUEST = [
+  'endpoint', 'model', 'stream', 'include_usage_injected', 'prompt_tokens',
+  'prompt_tokens_method', 'requested_completion_tokens', 'body_rewritten', 'findings',
+];
+
+const get = (t: unknown, k: string): unknown =>
+  typeof t === 'object' && t !== null && !Array.isArray(t) && Object.prototype.hasOwnProperty.call(t, k) ? (t as Record<string, unknown>)[k] : undefined;
+
+/** serialize-values.lua `plain`: a copy with only what a log can hold; undefined for nil. */
+function plain(v: unknown, depth: number): unknown {
+  const t = luaType(v);
+  if (t === 'string') return typeof v === 'string' ? v : Buffer.from(v as Uint8Array).toString('utf8');
+  if (t === 'boolean') return v;
+  if (t === 'number') return Number.isFinite(v) ? v : undefined;
+  if (t !== 'table' || depth >= MAX_DEPTH) return undefined;
+  if (Array.isArray(v)) {
+    const items = v.map((x) => plain(x, depth + 1));
+    // a nil inside a Lua sequence: the table is keyed by index (lua-values.ts)
+    if (!items.some((x) => x === undefined)) return items;
+    return Object.fromEntries(items.flatMap((x, i) => (x === undefined ? [] : [[String(i + 1), x]])));
   }
-  return access[0];
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of luaPairs(v as object)) {
+    const c = plain(x, depth + 1);
+    if (c !== undefined) Object.defineProperty(out, k, { value: c, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }
 
-export function parseBypassGuard(config: Record<string, unknown>): BypassGuard {
-  const code = guardCode(config);
-  if (!code.includes(GUARD_MARKER)) throw new Error(`post-function: only the ${GUARD_MARKER} chunk is emulated`);
+function pick(t: unknown, names: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const c = plain(get(t, name), 1);
+    if (c !== undefined) out[name] = c;
+  }
+  return out;
+}
+
+/** serialize-values.lua */
+export function serializeValuesChunk(ctx: ChunkContext): void {
+  const set = (key: string, value: unknown) => ctx.serializeValues.push({ key, value, mode: 'set' });
+  const { llm_auth: auth, llm_guard: guard, llm_rate_limit: rl } = ctx.shared;
+  if (luaType(auth) === 'table') set('llm.identity', pick(auth, IDENTITY));
+  if (luaType(guard) === 'table') set('llm.request', pick(guard, REQUEST));
+  if (luaType(rl) === 'table' && luaType(get(rl, 'log')) === 'table') set('llm.rate_limit', plain(get(rl, 'log'), 0));
+}
+
+// --- llm-ratelimit-headers ------------------------------------------------------------
+const RATELIMIT_PREFIX = 'x-ratelimit-';
+/** RFC 9110 token characters (the Lua's `^[%w!#$%%&'*+%.^_`|~-]+$`). */
+const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+const UNSAFE_VALUE = /[\0\r\n]/;
+
+/** ratelimit-headers.lua */
+export function rateLimitHeadersChunk(ctx: ChunkContext, log: ChunkLog): void {
+  const rl = ctx.shared.llm_rate_limit;
+  if (luaType(rl) !== 'table') return;
+  const headers = ctx.response.headers;
+  if (get(rl, 'hide_upstream_headers') === true) {
+    for (const name of [...headers.keys()]) if (name.toLowerCase().startsWith(RATELIMIT_PREFIX)) headers.delete(name);
+  }
+  const ours = get(rl, 'headers');
+  if (luaType(ours) !== 'table') return;
+  // a Lua sequence's keys are numbers: never a header name
+  const entries: Array<[string | number, unknown]> = Array.isArray(ours)
+    ? luaIpairs(ours).map((v, i) => [i + 1, v])
+    : luaPairs(ours as object);
+  for (const [name, raw] of entries) {
+    const tv = luaType(raw);
+    const value = tv === 'number' ? luaToString(raw as number) : raw;
+    const goodName = typeof name === 'string' && TOKEN.test(name);
+    if (goodName && typeof value === 'string' && !UNSAFE_VALUE.test(value)) {
+      // kong.response.set_header: replaces every value of that name
+      headers.set(name.toLowerCase(), [value]);
+    } else {
+      log(`llm rate-limit header skipped: ${goodName ? name : '(invalid name)'} = (${tv})`);
+    }
+  }
+}
+
+// --- llm-bypass-guard -----------------------------------------------------------------
+function bypassGuard(code: string): BypassGuard {
   const m = REQUIRED.exec(code);
   if (!m) throw new Error('post-function: bypass guard without `local required = { ... }`');
   const required = [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]);
@@ -48,6 +158,98 @@ export function parseBypassGuard(config: Record<string, unknown>): BypassGuard {
         headers: new Map([['content-type', ['application/json']], ['retry-after', ['1']]]),
         source: 'exit',
       };
+    },
+  };
+}
+
+// --- the config -----------------------------------------------------------------------
+type Phase = 'access' | 'header_filter' | 'body_filter';
+
+/** The chunks of one phase as the config lists them (post-function: an array of strings). */
+function phaseChunks(config: Record<string, unknown>, phase: Phase): string[] {
+  const v = config[phase];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((c) => typeof c !== 'string')) throw new Error(`post-function: ${phase} must be a list of Lua chunks`);
+  return v as string[];
+}
+
+/** The guard chunk of a post-function config (the access chunk with the guard's marker). */
+export function guardCode(config: Record<string, unknown>): string {
+  const guards = phaseChunks(config, 'access').filter((c) => c.includes(GUARD_MARKER));
+  if (guards.length !== 1) throw new Error(`post-function: expected one ${GUARD_MARKER} chunk in access, found ${guards.length}`);
+  return guards[0];
+}
+
+export function parseBypassGuard(config: Record<string, unknown>): BypassGuard {
+  return bypassGuard(guardCode(config));
+}
+
+let cachedSources: LuaSources | null = null;
+
+/**
+ * The post-function config, each chunk matched to the kong/lua/ file whose marker it
+ * starts with and checked against that file's text; anything else is refused.
+ * `cjson`: whether kong.env lets the sandbox require cjson.safe (usage-capture needs it).
+ */
+export function parsePostFunction(config: Record<string, unknown>, opts: { cjson: boolean }): PostFunction {
+  const sources = (cachedSources ??= readLuaSources());
+  for (const key of Object.keys(config)) {
+    const v = config[key];
+    if (['access', 'header_filter', 'body_filter'].includes(key) || v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    throw new Error(`post-function: the bridge does not emulate \`${key}\``);
+  }
+  type Step = { file: string; run: (ctx: ChunkContext & Partial<Pick<RequestContext, 'delayedResponse'>>, log: ChunkLog) => void };
+  const steps: Record<Phase, Step[]> = { access: [], header_filter: [], body_filter: [] };
+  let guard: BypassGuard | null = null;
+  let usage = false;
+  for (const phase of ['access', 'header_filter', 'body_filter'] as const) {
+    for (const code of phaseChunks(config, phase)) {
+      const src = POST_FUNCTION_CHUNKS.find((c) => code.startsWith(c.marker));
+      if (!src) throw new Error(`post-function: a ${phase} chunk the bridge does not know (${JSON.stringify(code.slice(0, 60))}); only kong/lua/'s chunks are emulated`);
+      if (src.phase !== phase) throw new Error(`post-function: kong/lua/${src.file} is a ${src.phase} chunk, found in ${phase}`);
+      const text = code.replace(/\n+$/, '');
+      if (src.marker.includes(GUARD_MARKER)) {
+        if (guard) throw new Error('post-function: two bypass guards');
+        guard = bypassGuard(text);
+        if (text !== guardChunk(sources[src.file], guard.required)) throw new Error(`post-function: the bypass guard differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
+        const g = guard;
+        steps.access.push({ file: src.file, run: (ctx) => g.run(ctx as Pick<RequestContext, 'shared' | 'delayedResponse'>) });
+        continue;
+      }
+      if (text !== sources[src.file]) throw new Error(`post-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
+      if (src.file === 'serialize-values.lua') steps.access.push({ file: src.file, run: (ctx) => serializeValuesChunk(ctx) });
+      else if (src.file === 'ratelimit-headers.lua') steps.header_filter.push({ file: src.file, run: rateLimitHeadersChunk });
+      else if (src.file === 'usage-capture.lua') {
+        if (usage) throw new Error('post-function: two usage-capture chunks');
+        usage = true;
+      } else throw new Error(`post-function: no emulation of kong/lua/${src.file}`);
+    }
+  }
+  if (!guard) throw new Error(`post-function: no ${GUARD_MARKER} chunk (every post-function of ours guards its route)`);
+  // per worker in the Lua: the chunk's upvalues (one "cjson missing" error per worker)
+  const worker = {};
+  return {
+    guard,
+    access(ctx, log) {
+      for (const s of steps.access) {
+        // post-function: a chunk that exits ends the phase
+        if (ctx.delayedResponse) return;
+        s.run(ctx, log);
+      }
+    },
+    headerFilter(ctx, log) {
+      for (const s of steps.header_filter) s.run(ctx, log);
+    },
+    bodyFilter(ctx, log) {
+      if (!usage) return null;
+      const host: UsageCaptureHost = {
+        shared: ctx.shared,
+        response: ctx.response,
+        setSerializeValue: (key, value) => ctx.serializeValues.push({ key, value, mode: 'set' }),
+        log,
+        cjson: opts.cjson,
+      };
+      return new UsageCapture(host, worker);
     },
   };
 }

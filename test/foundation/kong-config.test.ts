@@ -12,7 +12,7 @@ import { CONTAINER_PATHS, parseNginxSize, readKongEnv, REPO_ROOT } from '../brid
 import { pluginNames } from '../../scripts/build-plugin-dirs';
 import { updateReadme } from '../../scripts/gen-config-docs';
 import { demoKeys, testConfig } from '../../scripts/gen-kong-test-config';
-import { withGuards } from '../../scripts/gen-kong-lua';
+import { POST_FUNCTION_CHUNKS, readLuaSources, withPostFunctions } from '../../scripts/gen-kong-lua';
 
 const KONG = path.join(REPO_ROOT, 'kong');
 const read = (f: string) => fs.readFileSync(path.join(KONG, f), 'utf8');
@@ -92,16 +92,71 @@ describe('kong/ configuration', () => {
     }
   });
 
-  it('has every bypass guard of kong.yml generated from kong/lua/bypass-guard.lua (npm run gen:kong-lua)', () => {
+  describe('post-function blocks generated from kong/lua/*.lua (npm run gen:kong-lua)', () => {
     const yml = read('kong.yml');
-    const template = fs.readFileSync(path.join(REPO_ROOT, 'kong', 'lua', 'bypass-guard.lua'), 'utf8');
-    expect(withGuards(yml, template)).toBe(yml);
-    // the generator rewrites each guard (two here: the service's and /checked's), marks kept
-    const changed = withGuards(yml, template.replace('answering 503', 'answering 503!'));
-    expect(changed.split('answering 503!').length - 1).toBe(2);
-    expect(changed.match(/local required = \{[^}]*\}/g)).toEqual(yml.match(/local required = \{[^}]*\}/g));
-    // marks it could not read are refused, never written as a guard that checks nothing
-    expect(() => withGuards(yml.replace('"llm_guard"', "'llm_guard'"), template)).toThrow(/double-quoted/);
+    const sources = readLuaSources();
+    const doc = yaml.load(yml);
+    const postFunctions: Array<{ config: Record<string, string[]> }> = [];
+    const walk = (o: unknown): void => {
+      if (Array.isArray(o)) o.forEach(walk);
+      else if (o && typeof o === 'object') {
+        if ((o as { name?: unknown }).name === 'post-function') postFunctions.push(o as (typeof postFunctions)[number]);
+        Object.values(o).forEach(walk);
+      }
+    };
+    walk(doc);
+    const lua = (file: string) => `${sources[file]}\n`;
+
+    it('kong.yml is what the generator writes (no drift, no missing block)', () => {
+      expect(withPostFunctions(yml, sources)).toBe(yml);
+    });
+
+    it('every post-function runs serialize-values then the guard in access, ratelimit-headers in header_filter, usage-capture in body_filter', () => {
+      expect(postFunctions.length).toBe(2); // the service's and /checked's
+      for (const p of postFunctions) {
+        expect(Object.keys(p.config)).toEqual(['access', 'header_filter', 'body_filter']);
+        expect(p.config.access).toHaveLength(2);
+        // the serialize chunk first: it must run even when the guard answers 503
+        expect(p.config.access[0]).toBe(lua('serialize-values.lua'));
+        expect(p.config.access[1]).toMatch(/^-- llm-bypass-guard:/);
+        expect(p.config.header_filter).toEqual([lua('ratelimit-headers.lua')]);
+        expect(p.config.body_filter).toEqual([lua('usage-capture.lua')]);
+      }
+    });
+
+    it('detects drift of any chunk, and rewrites it in every block, each guard\'s marks kept', () => {
+      for (const c of POST_FUNCTION_CHUNKS) {
+        const changed = { ...sources, [c.file]: `${sources[c.file]}\n-- drift` };
+        const out = withPostFunctions(yml, changed);
+        expect({ file: c.file, drifted: out !== yml }).toEqual({ file: c.file, drifted: true });
+        expect(out.split('-- drift').length - 1).toBe(2);
+        expect(out.match(/local required = \{[^}]*\}/g)).toEqual(yml.match(/local required = \{[^}]*\}/g));
+      }
+    });
+
+    it('detects a missing block and writes it back', () => {
+      // drop the service-level block's body_filter
+      const at = yml.indexOf('          body_filter:');
+      const next = yml.indexOf('\n    routes:', at);
+      const missing = yml.slice(0, at) + yml.slice(next + 1);
+      expect(missing).not.toBe(yml);
+      expect(withPostFunctions(missing, sources)).toBe(yml);
+    });
+
+    it('refuses what it cannot regenerate: marks it cannot read, an unknown phase or chunk', () => {
+      expect(() => withPostFunctions(yml.replace('"llm_guard"', "'llm_guard'"), sources)).toThrow(/double-quoted/);
+      const header = '          header_filter:\n';
+      expect(() => withPostFunctions(yml.replace(header, `          log:\n            - |\n              -- llm-usage-capture: x\n${header}`), sources)).toThrow(/`log` is not generated/);
+      expect(() => withPostFunctions(yml.replace(header, `${header}            - |\n              kong.log.err("x")\n`), sources)).toThrow(/does not start with a marker/);
+      const guardLine = /^ *local required = \{[^}]*\}\n/m;
+      expect(() => withPostFunctions(yml.replace(guardLine, ''), sources)).toThrow(/exactly one bypass guard/);
+    });
+  });
+
+  it('lets the post-function Lua require cjson.safe, and nothing else', () => {
+    expect(env.KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES).toBe('cjson.safe');
+    const requires = Object.values(readLuaSources()).flatMap((code) => [...code.matchAll(/require\s*\(?\s*["']([^"']+)["']/g)].map((m) => m[1]));
+    expect(requires).toEqual(['cjson.safe']);
   });
 
   it('has kong.test.yml generated from kong.yml (npm run gen:kong-test)', () => {

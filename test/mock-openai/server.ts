@@ -20,6 +20,19 @@ import { HttpError, injectedFailure, invalidRequest, type FailureSpec } from './
 export type { FailureSpec } from './openai-errors';
 export { echoReply, estimateTokens, promptTokens, embeddingVector, ECHO_MAX_CHARS, MODELS } from './endpoints';
 
+/**
+ * The organization's own quota, as OpenAI reports it on every answer (an injected 429
+ * replaces these with its own). The gateway must not show them to clients.
+ */
+const ORGANIZATION_QUOTA: Readonly<Record<string, string>> = {
+  'x-ratelimit-limit-requests': '10000',
+  'x-ratelimit-remaining-requests': '9999',
+  'x-ratelimit-reset-requests': '6ms',
+  'x-ratelimit-limit-tokens': '30000000',
+  'x-ratelimit-remaining-tokens': '29999000',
+  'x-ratelimit-reset-tokens': '2ms',
+};
+
 /** One request as the mock received it. */
 export interface RecordedRequest {
   method: string;
@@ -160,11 +173,11 @@ export class MockOpenAI {
         'openai-processing-ms': String(Math.round(performance.now() - started)),
       };
       if (outcome instanceof HttpError) {
-        sendJson(res, outcome.status, outcome.body(), { ...outcome.headers, ...headers });
+        sendJson(res, outcome.status, outcome.body(), { ...ORGANIZATION_QUOTA, ...outcome.headers, ...headers });
       } else if (outcome.kind === 'json') {
-        sendJson(res, 200, outcome.body, headers);
+        sendJson(res, 200, outcome.body, { ...ORGANIZATION_QUOTA, ...headers });
       } else {
-        await this.stream(res, outcome.events, headers, signal);
+        await this.stream(res, outcome.events, { ...ORGANIZATION_QUOTA, ...headers }, signal);
       }
     } catch (err) {
       // stop() aborted a delay, the client went away, or the mock has a bug: the first

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { readUsage, usageFromOpenAi, USAGE_CTX_KEY, type LlmUsage } from '../../plugins/shared/usage';
+import { readUnmeasuredAnswer, readUsage, usageFromOpenAi, USAGE_CTX_KEY, type LlmUsage, type UnmeasuredAnswer } from '../../plugins/shared/usage';
 import { luaRoundTrip } from '../bridge/lua-values';
 
 describe('usageFromOpenAi', () => {
@@ -107,5 +107,57 @@ describe('readUsage', () => {
     ['a missing completion count', { prompt_tokens: 1, total_tokens: 1, source: 'response' }],
   ])('refuses %s', (_name, value) => {
     expect(readUsage(value)).toBeNull();
+  });
+});
+
+describe('readUnmeasuredAnswer', () => {
+  const NONE: UnmeasuredAnswer = { source: 'none', status: 200, answer_bytes: 1234, stream: true, encoded: false };
+
+  it('reads the record back unchanged through Lua', () => {
+    expect(readUnmeasuredAnswer(luaRoundTrip(NONE))).toEqual(NONE);
+    const gzip = { ...NONE, status: 502, stream: false, encoded: true, answer_bytes: 0 };
+    expect(readUnmeasuredAnswer(luaRoundTrip(gzip))).toEqual(gzip);
+  });
+
+  it('returns a fresh object with only its fields (extra members dropped)', () => {
+    const extra = { ...NONE, prompt: 'secret text' };
+    expect(readUnmeasuredAnswer(extra)).toEqual(NONE);
+  });
+
+  it('is refused by readUsage, and a usage is refused by it: one key, two shapes', () => {
+    expect(readUsage(NONE)).toBeNull();
+    expect(readUnmeasuredAnswer({ prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, source: 'stream' })).toBeNull();
+  });
+
+  it.each([
+    ['null', null],
+    ['an empty table', []],
+    ['an empty object', {}],
+    ['a list', [NONE]],
+    ['another source', { ...NONE, source: 'stream' }],
+    ['a member lost in the Lua round trip (status null)', luaRoundTrip({ ...NONE, status: null })],
+    ['no answer_bytes', luaRoundTrip({ ...NONE, answer_bytes: undefined })],
+    ['no stream flag', luaRoundTrip({ ...NONE, stream: undefined })],
+    ['no encoded flag', luaRoundTrip({ ...NONE, encoded: undefined })],
+    ['a status as text', { ...NONE, status: '200' }],
+    ['status 0', { ...NONE, status: 0 }],
+    ['status 600', { ...NONE, status: 600 }],
+    ['a fractional status', { ...NONE, status: 200.5 }],
+    ['negative bytes', { ...NONE, answer_bytes: -1 }],
+    ['fractional bytes', { ...NONE, answer_bytes: 1.5 }],
+    ['bytes past 2^53', { ...NONE, answer_bytes: 2 ** 53 }],
+    ['a flag as text', { ...NONE, stream: 'true' }],
+    ['a flag as a number', { ...NONE, encoded: 0 }],
+  ])('refuses %s', (_name, value) => {
+    expect(readUnmeasuredAnswer(value)).toBeNull();
+  });
+
+  it('never throws and accepts only the exact shape (property)', () => {
+    fc.assert(
+      fc.property(fc.anything(), (v) => {
+        const r = readUnmeasuredAnswer(v);
+        if (r !== null) expect(Object.keys(r).sort()).toEqual(['answer_bytes', 'encoded', 'source', 'status', 'stream']);
+      }),
+    );
   });
 });

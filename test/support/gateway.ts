@@ -29,7 +29,8 @@ export async function startGateway(
     kongYml: path.join(REPO_ROOT, 'kong', 'kong.test.yml'),
     serviceUrls: { openai: upstream.url },
     ...opts,
-    env: { OPENAI_API_KEY: UPSTREAM_OPENAI_KEY, ...opts.env },
+    // kong.yml's llm-rate-limit keeps its counters in the Redis the tests use
+    env: { OPENAI_API_KEY: UPSTREAM_OPENAI_KEY, LLM_REDIS_HOST: process.env.LLM_REDIS_HOST ?? '127.0.0.1', ...opts.env },
   });
   return { url: bridge.url, bridge, close: () => bridge.stop() };
 }

@@ -20,6 +20,7 @@ import { compileRedactionPolicy, type BuiltinEntityType, type RedactionPolicy } 
 import { jsonFailureRejection, parseJsonBody, type JsonLimits } from '../../shared/request/json';
 import { endpointOf, promptTexts, replaceTexts, type Endpoint } from '../../shared/request/openai';
 import type { RequestFacts } from '../../shared/request/facts';
+import { withStreamUsage } from '../../shared/request/measure';
 import { countPromptTokens, requestedCompletionTokens } from '../../shared/request/tokens';
 import { compileOpenAiValidators, compileSchemaText, validateRequest, type CustomValidator } from '../../shared/request/validate';
 import type { LlmGuardConfig } from '../schema';
@@ -203,14 +204,9 @@ export function runGuard(guard: CompiledGuard, input: GuardInput): GuardDecision
   let body = checked.body as Record<string, unknown>;
 
   const stream = body.stream === true;
-  let usageInjected = false;
-  if (config.include_usage && stream && (endpoint === 'chat.completions' || endpoint === 'completions')) {
-    const options = isObject(body.stream_options) ? body.stream_options : {};
-    if (options.include_usage !== true) {
-      body = { ...body, stream_options: { ...options, include_usage: true } };
-      usageInjected = true;
-    }
-  }
+  const withUsage = config.include_usage ? withStreamUsage(endpoint, body) : null;
+  const usageInjected = withUsage !== null;
+  if (withUsage) body = withUsage;
 
   const rewritten = replacements.size > 0 || checked.clamped.length > 0 || usageInjected;
   const shared = session && config.redaction.share_placeholders && session.placeholderCount > 0 ? ownObject(session.placeholders()) : null;

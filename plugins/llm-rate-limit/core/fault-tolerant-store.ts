@@ -16,7 +16,7 @@
  */
 import { StoreTimeoutError, StoreUnavailableError } from './errors';
 import type { PreparedLimit } from './limits';
-import type { AdjustItem, LimiterStore, StoreReservation } from './store';
+import type { AdjustItem, LimiterStore, StoreKeys, StoreReservation } from './store';
 
 export const DEFAULT_STORE_TIMEOUT_MS = 250;
 export const DEFAULT_REPORT_INTERVAL_MS = 30_000;
@@ -69,10 +69,10 @@ export class FaultTolerantStore implements LimiterStore {
     return this.down;
   }
 
-  async reserve(key: string, limits: readonly PreparedLimit[], amounts: readonly number[]): Promise<StoreReservation> {
+  async reserve(keys: StoreKeys, limits: readonly PreparedLimit[], amounts: readonly number[]): Promise<StoreReservation> {
     return this.guarded(
-      () => this.o.primary.reserve(key, limits, amounts),
-      () => this.o.fallback.reserve(key, limits, amounts),
+      () => this.o.primary.reserve(keys, limits, amounts),
+      () => this.o.fallback.reserve(keys, limits, amounts),
     );
   }
 

@@ -7,7 +7,7 @@
  */
 import { LimiterInputError } from './errors';
 import { prepareLimits, type LimitSpec, type PreparedLimit, type Unit } from './limits';
-import type { LimiterStore } from './store';
+import { keyAt, type LimiterStore, type StoreKeys } from './store';
 
 /** Amounts of a request in the units that are not implicit (requests are always 1). */
 export interface Amounts {
@@ -34,12 +34,13 @@ export interface LimitResult {
 
 /** What `adjust` needs to settle a check later: plain data (can be stored in a context). */
 export interface Reservation {
+  /** The key of the first limit (each charge names its own key when they differ). */
   key: string;
   /** The store that holds the charge. */
   source: string;
   /** The store's clock at the check (ms). */
   at: number;
-  charges: { id: string; unit: Unit; amount: number; bucket: number }[];
+  charges: { id: string; unit: Unit; amount: number; bucket: number; key?: string }[];
 }
 
 export interface CheckResult {
@@ -66,13 +67,15 @@ export class RateLimiter {
   }
 
   /**
-   * Reserves the request's amounts on every limit of `key`, atomically.
+   * Reserves the request's amounts on every limit, atomically: all of `keys` when a
+   * string, else limit i on `keys[i]` (a gateway-wide limit beside a consumer's).
    * @throws LimiterInputError when a limit's unit has no amount (or a bad one);
    *   whatever the store throws (StoreUnavailableError: answer 503).
    */
-  async check(key: string, amounts: Amounts = {}): Promise<CheckResult> {
+  async check(keys: StoreKeys, amounts: Amounts = {}): Promise<CheckResult> {
+    if (typeof keys !== 'string' && keys.length !== this.limits.length) throw new LimiterInputError('check: one key per limit');
     const wanted = this.limits.map((l) => amountFor(l.unit, amounts, 'check'));
-    const r = await this.store.reserve(key, this.limits, wanted);
+    const r = await this.store.reserve(keys, this.limits, wanted);
     const limits: LimitResult[] = this.limits.map((l, i) => ({
       id: l.id,
       unit: l.unit,
@@ -87,7 +90,11 @@ export class RateLimiter {
       for (const x of limits) if (!x.allowed) retry = retry === null || x.retryAfterMs === null ? null : Math.max(retry, x.retryAfterMs);
       return { allowed: false, limits, retryAfterMs: retry, reservation: null };
     }
-    const charges = this.limits.map((l, i) => ({ id: l.id, unit: l.unit, amount: wanted[i], bucket: r.results[i].bucket }));
+    const key = keyAt(keys, 0);
+    const charges = this.limits.map((l, i) => {
+      const own = keyAt(keys, i);
+      return own === key ? { id: l.id, unit: l.unit, amount: wanted[i], bucket: r.results[i].bucket } : { id: l.id, unit: l.unit, amount: wanted[i], bucket: r.results[i].bucket, key: own };
+    });
     return { allowed: true, limits, retryAfterMs: 0, reservation: { key, source: r.source, at: r.now, charges } };
   }
 
@@ -105,7 +112,7 @@ export class RateLimiter {
       const v = actual[c.unit];
       if (v === undefined) continue;
       const delta = amountFor(c.unit, actual, 'adjust') - c.amount;
-      if (delta !== 0) items.push({ limit, delta, bucket: c.bucket });
+      if (delta !== 0) items.push(c.key === undefined ? { limit, delta, bucket: c.bucket } : { key: c.key, limit, delta, bucket: c.bucket });
     }
     if (items.length > 0) await this.store.adjust(reservation.key, items, reservation.source);
   }

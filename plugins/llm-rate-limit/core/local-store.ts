@@ -16,7 +16,7 @@ import {
 } from './algorithms';
 import { LimitConfigError } from './errors';
 import type { PreparedLimit } from './limits';
-import type { AdjustItem, LimiterStore, StoreReservation } from './store';
+import { keyAt, type AdjustItem, type LimiterStore, type StoreKeys, type StoreReservation } from './store';
 
 export const DEFAULT_MAX_ENTRIES = 100_000;
 /** Oldest entries looked at per call for expiry: keeps the sweep O(1) per request. */
@@ -54,15 +54,15 @@ export class LocalStore implements LimiterStore {
     return this.entries.size;
   }
 
-  reserve(key: string, limits: readonly PreparedLimit[], amounts: readonly number[]): Promise<StoreReservation> {
-    return Promise.resolve(this.reserveSync(key, limits, amounts));
+  reserve(keys: StoreKeys, limits: readonly PreparedLimit[], amounts: readonly number[]): Promise<StoreReservation> {
+    return Promise.resolve(this.reserveSync(keys, limits, amounts));
   }
 
   /** `reserve` without the promise. */
-  reserveSync(key: string, limits: readonly PreparedLimit[], amounts: readonly number[]): StoreReservation {
+  reserveSync(keys: StoreKeys, limits: readonly PreparedLimit[], amounts: readonly number[]): StoreReservation {
     const now = this.now();
     this.sweep(now);
-    const entries = limits.map((l) => this.entry(key, l, now));
+    const entries = limits.map((l, i) => this.entry(keyAt(keys, i), l, now));
     const verdicts: Verdict[] = limits.map((l, i) =>
       l.algorithm === 'sliding_window' ? swEvaluate(entries[i].sw!, l, now, amounts[i]) : tbEvaluate(entries[i].tb, l, now, amounts[i]),
     );
@@ -74,17 +74,18 @@ export class LocalStore implements LimiterStore {
         else e.tb = tbCommit(e.tb, l, now, amounts[i]);
       });
     }
-    limits.forEach((l, i) => this.settle(key, l, entries[i], now));
+    limits.forEach((l, i) => this.settle(keyAt(keys, i), l, entries[i], now));
     return { allowed, results: verdicts.map((v) => reported(v, allowed)), now, source: this.name };
   }
 
   adjust(key: string, items: readonly AdjustItem[]): Promise<void> {
     const now = this.now();
-    for (const { limit: l, delta, bucket } of items) {
-      const e = this.entry(key, l, now);
+    for (const { key: own, limit: l, delta, bucket } of items) {
+      const k = own ?? key;
+      const e = this.entry(k, l, now);
       if (l.algorithm === 'sliding_window') swAdjust(e.sw!, l, now, bucket, delta);
       else e.tb = tbAdjust(e.tb, l, now, delta);
-      this.settle(key, l, e, now);
+      this.settle(k, l, e, now);
     }
     return Promise.resolve();
   }

@@ -20,8 +20,20 @@ export interface StoreReservation {
   source: string;
 }
 
+/**
+ * Whose state a limit is: one key for every limit of a check, or one key per limit
+ * (`keys[i]` for `limits[i]`), so a per-consumer limit and a gateway-wide one are
+ * decided in one atomic step.
+ */
+export type StoreKeys = string | readonly string[];
+
+/** The key of limit `i`. */
+export const keyAt = (keys: StoreKeys, i: number): string => (typeof keys === 'string' ? keys : keys[i]);
+
 /** One limit's reconciliation: `delta` = actual - reserved; `bucket` from the reservation. */
 export interface AdjustItem {
+  /** The limit's key when it differs from the call's. */
+  key?: string;
   limit: PreparedLimit;
   delta: number;
   bucket: number;
@@ -31,10 +43,10 @@ export interface LimiterStore {
   /** Names the store in reservations: 'local', 'redis'. */
   readonly name: string;
   /**
-   * Atomically: evaluate `amounts[i]` against `limits[i]` for `key`, and charge all of
+   * Atomically: evaluate `amounts[i]` against `limits[i]` for its key, and charge all of
    * them if all allow, none otherwise.
    */
-  reserve(key: string, limits: readonly PreparedLimit[], amounts: readonly number[]): Promise<StoreReservation>;
-  /** Atomically apply every item's delta for `key` (usage never below zero). */
+  reserve(keys: StoreKeys, limits: readonly PreparedLimit[], amounts: readonly number[]): Promise<StoreReservation>;
+  /** Atomically apply every item's delta for its key (`item.key ?? key`; usage never below zero). */
   adjust(key: string, items: readonly AdjustItem[], source: string): Promise<void>;
 }

@@ -6,8 +6,8 @@
 --     the function it returns is then run for every request (post-function's 0.2.0+
 --     semantics), so per-worker upvalues are shared across requests as in Kong;
 --   * a minimal `kong`/`ngx` shim: kong.ctx.shared, kong.response.get_status /
---     get_headers / get_header / set_header / clear_header, kong.log.err / warn /
---     set_serialize_value, ngx.ctx, ngx.arg, ngx.null.
+--     get_headers / get_header / get_source / set_header / clear_header / exit,
+--     kong.log.err / warn / set_serialize_value, ngx.ctx, ngx.arg, ngx.null.
 --
 -- Usage: luajit harness.lua <spec.lua>. The spec (written by the test) returns
 --   { code = <path>, requires = { "cjson.safe" }, cases = { ... } }
@@ -98,6 +98,7 @@ local kong_shim = {
   },
   response = {
     get_status = function() return req.status end,
+    get_source = function() return req.source end,
     get_headers = function() return copy_headers(req.headers) end,
     get_header = function(name)
       local v = req.headers[name:lower()]
@@ -107,6 +108,10 @@ local kong_shim = {
     set_header = function(name, value)
       value = check_header(name, value)
       req.headers[name:lower()] = value
+    end,
+    -- post-function's access: an exit ends the request (the harness records it)
+    exit = function(status, body, headers)
+      req.exited = { status = status, body = body, headers = headers }
     end,
     clear_header = function(name)
       if type(name) ~= "string" then error("header name must be a string", 2) end
@@ -179,6 +184,7 @@ local function new_request(c)
     logs = {},
     serialize = {},
     status = c.status or 200,
+    source = c.source or "service",
     headers = {},
     ngx_ctx = {},
     arg = {},
@@ -298,11 +304,28 @@ local function run_header_case(chunk, c)
   }
 end
 
+-- An access chunk: what it left in kong.ctx.shared and the serialize values.
+local function run_access_case(chunk, c)
+  new_request(c)
+  local ok, err = pcall(run_handler, chunk)
+  return {
+    name = c.name,
+    ok = ok,
+    error = not ok and tostring(err) or nil,
+    shared = req.shared,
+    serialized = encode(req.serialize),
+    exited = req.exited,
+    logs = req.logs,
+  }
+end
+
 local results = {}
 local chunk = load_handler(spec.code, spec.requires)
 for i, c in ipairs(spec.cases) do
   if c.kind == "header" then
     results[i] = run_header_case(chunk, c)
+  elseif c.kind == "access" then
+    results[i] = run_access_case(chunk, c)
   else
     results[i] = run_body_case(chunk, c)
   end

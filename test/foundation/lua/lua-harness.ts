@@ -40,6 +40,8 @@ export function luaValue(v: LuaInput | undefined): string {
 export interface BodyCase {
   name: string;
   status?: number;
+  /** kong.response.get_source(): "service" unless given. */
+  source?: 'service' | 'exit' | 'error';
   headers?: Record<string, string>;
   shared?: Record<string, LuaInput>;
   body: string | Buffer;
@@ -56,6 +58,26 @@ export interface HeaderCase {
   name: string;
   headers?: Record<string, string | string[]>;
   shared?: Record<string, LuaInput>;
+}
+
+/** An access chunk run once with this kong.ctx.shared. */
+export interface AccessCase {
+  kind: 'access';
+  name: string;
+  shared?: Record<string, LuaInput>;
+}
+
+export interface AccessResult {
+  name: string;
+  ok: boolean;
+  error?: string;
+  /** kong.ctx.shared after the chunk ran. */
+  shared: Record<string, unknown>;
+  /** The kong.log.set_serialize_value table (JSON; "{}" when none). */
+  serialized: string;
+  /** kong.response.exit's arguments, when it was called. */
+  exited?: { status: number; body: string; headers: Record<string, string> };
+  logs: string[];
 }
 
 export interface BodyResult {
@@ -86,9 +108,9 @@ const list = <T>(v: unknown): T[] => (Array.isArray(v) ? v : []);
 
 export function runLua(
   code: string,
-  cases: (BodyCase | HeaderCase)[],
+  cases: (BodyCase | HeaderCase | AccessCase)[],
   requires: string[] = ['cjson.safe'],
-): { decoder: string; results: (BodyResult | HeaderResult)[] } {
+): { decoder: string; results: (BodyResult | HeaderResult | AccessResult)[] } {
   if (!LUAJIT) throw new Error('luajit is required (apt-get install luajit; .ci/run installs it)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kong-lua-'));
   try {
@@ -120,10 +142,10 @@ export function runLua(
         ...r,
         outputs: list<string>(r.outputs).map((o) => Buffer.from(o, 'latin1')),
         usages: list(r.usages),
-        serialized: list(r.serialized),
+        serialized: typeof r.serialized === 'string' ? r.serialized : list(r.serialized),
         logs: list(r.logs),
         headers: r.headers && !Array.isArray(r.headers) ? r.headers : {},
-      })) as unknown as (BodyResult | HeaderResult)[],
+      })) as unknown as (BodyResult | HeaderResult | AccessResult)[],
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

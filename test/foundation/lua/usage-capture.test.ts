@@ -7,7 +7,7 @@
  * injected include_usage) and publish the same usage, in the shape readUsage accepts.
  */
 import zlib = require('zlib');
-import { readUsage, usageFromOpenAi, type LlmUsage } from '../../../plugins/shared/usage';
+import { readUnmeasuredAnswer, readUsage, usageFromOpenAi, type LlmUsage, type UnmeasuredAnswer } from '../../../plugins/shared/usage';
 import { runLua, type BodyCase, type BodyResult } from './lua-harness';
 import {
   CHAT_USAGE,
@@ -45,19 +45,39 @@ function run(cases: BodyCase[], requires?: string[]) {
 
 const expected = (usage: object, source: LlmUsage['source']): LlmUsage => ({ ...usageFromOpenAi(usage)!, source });
 
-/** One distinct output equal to `body`, one distinct usage equal to `usage`, also serialized as llm.usage. */
-function expectAll(r: BodyResult, body: string | Buffer, usage: LlmUsage | null) {
+/** What is published for an answer without a readable usage: `body` is the upstream's, before any drop. */
+function none(body: string | Buffer, headers: Record<string, string> = {}, status = 200): UnmeasuredAnswer {
+  const encoding = headers['content-encoding'];
+  return {
+    source: 'none',
+    status,
+    answer_bytes: Buffer.byteLength(body),
+    stream: /^\s*text\/event-stream/i.test(headers['content-type'] ?? ''),
+    encoded: encoding !== undefined && encoding.toLowerCase() !== 'identity',
+  };
+}
+const noneOf = (c: BodyCase) => none(c.body, c.headers, c.status);
+const readPublished = (v: unknown) => readUsage(v) ?? readUnmeasuredAnswer(v);
+
+/**
+ * One distinct output equal to `body`, one distinct published value equal to `usage`
+ * (a usage, or the record of an answer without one), also serialized as llm.usage;
+ * null: nothing published at all.
+ */
+function expectAll(r: BodyResult, body: string | Buffer, usage: LlmUsage | UnmeasuredAnswer | null) {
   const want = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
   expect({ name: r.name, distinctOutputs: r.outputs.length }).toEqual({ name: r.name, distinctOutputs: 1 });
   if (!r.outputs[0].equals(want)) {
     // a readable diff
     expect({ name: r.name, output: r.outputs[0].toString('utf8') }).toEqual({ name: r.name, output: want.toString('utf8') });
   }
-  expect({ name: r.name, usages: r.usages.map((u) => readUsage(JSON.parse(u))) }).toEqual({ name: r.name, usages: [usage] });
+  expect({ name: r.name, usages: r.usages.map((u) => readPublished(JSON.parse(u))) }).toEqual({ name: r.name, usages: [usage] });
   // the JS reader gets exactly what was published (nothing that readUsage would drop)
   if (usage) expect(JSON.parse(r.usages[0])).toEqual(Object.fromEntries(Object.entries(usage).filter(([, v]) => v !== null)));
   const serialized = r.serialized.map((s) => JSON.parse(s) as Record<string, unknown>);
-  expect({ name: r.name, serialized: serialized.map((s) => readUsage(s['llm.usage'])) }).toEqual({ name: r.name, serialized: [usage] });
+  expect({ name: r.name, serialized: serialized.map((s) => readPublished(s['llm.usage'])) }).toEqual({ name: r.name, serialized: [usage] });
+  if (usage) expect(serialized[0]['llm.usage']).toEqual(JSON.parse(r.usages[0]));
+  else expect(r.serialized).toEqual(['{}']);
   expect({ name: r.name, logs: r.logs }).toEqual({ name: r.name, logs: [] });
   expect(r.runs).toBeGreaterThan(0);
 }
@@ -95,12 +115,17 @@ describe('usage-capture.lua (post-function body_filter)', () => {
       }
     });
 
-    it('a stream without usage: nothing published, nothing dropped (injected or not)', () => {
+    it('include_usage injected by llm-rate-limit (no guard on the route): the same drop', () => {
+      const cases = everySplit({ name: 'injected by the limiter', headers: { 'content-type': SSE_TYPE }, shared: { llm_rate_limit: { include_usage_injected: true, allowed: true } }, body: withUsage.body });
+      for (const r of run(cases).results) expectAll(r, withUsage.withoutUsageEvent, usage);
+    });
+
+    it('a stream without usage: nothing dropped (injected or not), the answer recorded as unmeasured', () => {
       const cases = [
         ...everySplit({ name: 'no usage, injected', headers: { 'content-type': SSE_TYPE }, shared: INJECTED, body: without.body }),
         ...everySplit({ name: 'no usage', headers: { 'content-type': SSE_TYPE }, body: without.body }),
       ];
-      for (const r of run(cases).results) expectAll(r, without.body, null);
+      for (const r of run(cases).results) expectAll(r, without.body, none(without.body, { 'content-type': SSE_TYPE }));
     });
 
     it('content with quotes, escaped newlines, a fake `data:` line and a fake usage: only the real usage, only the real event dropped', () => {
@@ -161,7 +186,7 @@ describe('usage-capture.lua (post-function body_filter)', () => {
       // and an unterminated last line is not read at all
       const cut = body.slice(0, -1);
       const [r] = run([{ name: 'no newline', headers: { 'content-type': SSE_TYPE }, shared: INJECTED, body: cut, splits: 'all2' }]).results;
-      expectAll(r, cut, null);
+      expectAll(r, cut, none(cut, { 'content-type': SSE_TYPE }));
     });
 
     it('a response with Content-Length: nothing is dropped (the length would be wrong), usage still read', () => {
@@ -234,19 +259,22 @@ describe('usage-capture.lua (post-function body_filter)', () => {
       }
     });
 
-    it('usage null or malformed: nothing published', () => {
+    it('usage null or malformed: no usage, the record of an unmeasured answer instead', () => {
       const nullUsage = JSON.stringify({ id: 'x', object: 'chat.completion', choices: [], usage: null });
       const badUsage = JSON.stringify({ id: 'x', usage: { prompt_tokens: -1, completion_tokens: 2, total_tokens: 1 } });
       const fractional = JSON.stringify({ id: 'x', usage: { prompt_tokens: 1.5, completion_tokens: 2, total_tokens: 3.5 } });
       const badDetail = JSON.stringify({ id: 'x', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3, prompt_tokens_details: { cached_tokens: 'x' } } });
       const truncated = chatCompletion().slice(0, chatCompletion().indexOf('"completion_tokens_details"') + 10);
-      const cases = [nullUsage, badUsage, fractional, badDetail, truncated].map((body, i) => ({
+      // lua-cjson's default would read 0x13 as 19: not JSON, refused
+      const hex = '{"id":"x","usage":{"prompt_tokens":0x13,"completion_tokens":1,"total_tokens":20}}';
+      const inf = '{"id":"x","usage":{"prompt_tokens":1,"completion_tokens":inf,"total_tokens":20}}';
+      const cases = [nullUsage, badUsage, fractional, badDetail, truncated, hex, inf].map((body, i) => ({
         name: `bad ${i}`,
         headers: { 'content-type': JSON_TYPE },
         body,
         splits: 'all2' as const,
       }));
-      for (const [i, r] of run(cases).results.entries()) expectAll(r, cases[i].body, null);
+      for (const [i, r] of run(cases).results.entries()) expectAll(r, cases[i].body, noneOf(cases[i]));
     });
 
     it('a fake usage inside a string after the real one is not taken', () => {
@@ -265,7 +293,7 @@ describe('usage-capture.lua (post-function body_filter)', () => {
   });
 
   describe('left alone', () => {
-    it('error answers (4xx, 5xx), JSON or SSE: no usage, bytes untouched', () => {
+    it('error answers (4xx, 5xx), JSON or SSE: no usage read, bytes untouched, their status and size recorded', () => {
       const stream = chatStream({ includeUsage: true }).body;
       const cases: BodyCase[] = [
         { name: '400', status: 400, headers: { 'content-type': JSON_TYPE }, shared: INJECTED, body: openAiError('bad'), splits: 'all2' },
@@ -273,10 +301,10 @@ describe('usage-capture.lua (post-function body_filter)', () => {
         { name: '500 sse', status: 500, headers: { 'content-type': SSE_TYPE }, shared: INJECTED, body: stream, splits: 'all2' },
         { name: '502', status: 502, headers: { 'content-type': JSON_TYPE }, body: openAiError('upstream', 'server_error'), splits: 'whole' },
       ];
-      for (const [i, r] of run(cases).results.entries()) expectAll(r, cases[i].body, null);
+      for (const [i, r] of run(cases).results.entries()) expectAll(r, cases[i].body, noneOf(cases[i]));
     });
 
-    it('gzip / deflate Content-Encoding: no parsing, no dropping', () => {
+    it('gzip / deflate Content-Encoding: no parsing, no dropping, recorded as encoded with the compressed size', () => {
       const stream = chatStream({ includeUsage: true }).body;
       const gz = zlib.gzipSync(Buffer.from(stream));
       const json = zlib.deflateSync(Buffer.from(chatCompletion()));
@@ -287,7 +315,7 @@ describe('usage-capture.lua (post-function body_filter)', () => {
         { name: 'deflate json', headers: { 'content-type': JSON_TYPE, 'content-encoding': 'deflate' }, body: json, splits: 'all2' },
         { name: 'br json', headers: { 'content-type': JSON_TYPE, 'content-encoding': 'br' }, body: chatCompletion(), splits: 'whole' },
       ];
-      for (const [i, r] of run(cases).results.entries()) expectAll(r, cases[i].body, null);
+      for (const [i, r] of run(cases).results.entries()) expectAll(r, cases[i].body, noneOf(cases[i]));
       // identity is no encoding
       const [id] = run([{ name: 'identity', headers: { 'content-type': JSON_TYPE, 'content-encoding': 'identity' }, body: chatCompletion(), splits: 'whole' }]).results;
       expectAll(id, chatCompletion(), expected(CHAT_USAGE, 'response'));
@@ -299,7 +327,7 @@ describe('usage-capture.lua (post-function body_filter)', () => {
         { name: 'text/plain', headers: { 'content-type': 'text/plain' }, shared: INJECTED, body: stream, splits: 'all2' },
         { name: 'none', shared: INJECTED, body: chatCompletion(), splits: 'whole' },
       ];
-      for (const [i, r] of run(cases).results.entries()) expectAll(r, cases[i].body, null);
+      for (const [i, r] of run(cases).results.entries()) expectAll(r, cases[i].body, noneOf(cases[i]));
     });
 
     it('a usage already published (by a JS plugin that buffered the answer) is kept; nothing serialized here', () => {
@@ -316,6 +344,34 @@ describe('usage-capture.lua (post-function body_filter)', () => {
       expect(results[1].outputs.map(String)).toEqual([chatStream({ includeUsage: true }).withoutUsageEvent]);
     });
 
+    it('not the upstream\'s answer (kong.response.exit, an error page): nothing published, bytes untouched', () => {
+      const cases: BodyCase[] = [
+        { name: 'exit 429', status: 429, source: 'exit', headers: { 'content-type': JSON_TYPE }, body: openAiError('slow down', 'rate_limit_exceeded'), splits: 'all2' },
+        { name: 'exit 200 json', source: 'exit', headers: { 'content-type': JSON_TYPE }, shared: INJECTED, body: chatCompletion(), splits: 'whole' },
+        { name: 'error 502', status: 502, source: 'error', headers: { 'content-type': 'text/plain' }, body: 'An invalid response was received from the upstream server', splits: 'whole' },
+      ];
+      for (const [i, r] of run(cases).results.entries()) expectAll(r, cases[i].body, null);
+    });
+
+    it('answer_bytes counts the upstream body before the usage-only event is dropped', () => {
+      // a usage-only event whose usage is not valid: dropped for the client, nothing read
+      const stream = chatStream({ includeUsage: true });
+      const body = stream.body.replace(/"usage":\{"prompt_tokens":19/, '"usage":{"prompt_tokens":-19');
+      expect(body).not.toBe(stream.body);
+      const headers = { 'content-type': SSE_TYPE };
+      const [r] = run([{ name: 'dropped, no usage', headers, shared: INJECTED, body, splits: 'all2' }]).results;
+      expectAll(r, stream.withoutUsageEvent, none(body, headers));
+      expect(none(body, headers).answer_bytes).toBeGreaterThan(Buffer.byteLength(stream.withoutUsageEvent));
+    });
+
+    it('an empty body: recorded with 0 bytes', () => {
+      const cases: BodyCase[] = [
+        { name: 'empty 200', headers: { 'content-type': JSON_TYPE }, body: '', splits: 'whole' },
+        { name: 'empty 204', status: 204, body: '', splits: 'whole' },
+      ];
+      for (const [i, r] of run(cases).results.entries()) expectAll(r, '', noneOf(cases[i]));
+    });
+
     it('without cjson.safe in untrusted_lua_sandbox_requires (Kong default): every body passes untouched, one error per worker', () => {
       const stream = chatStream({ includeUsage: true }).body;
       const { results } = run(
@@ -329,8 +385,12 @@ describe('usage-capture.lua (post-function body_filter)', () => {
       expect(logs).toHaveLength(1);
       expect(logs[0]).toMatch(/^err: .*untrusted_lua_sandbox_requires/);
       for (const r of results) {
-        expect(r.outputs.map(String)).toEqual([r.name.includes('sse') ? stream : chatCompletion()]);
-        expect(r.usages).toEqual(['null']);
+        const body = r.name.includes('sse') ? stream : chatCompletion();
+        expect(r.outputs.map(String)).toEqual([body]);
+        // not read, but seen whole: the record needs no JSON decoder
+        const record = none(body, { 'content-type': r.name.includes('sse') ? SSE_TYPE : JSON_TYPE });
+        expect(r.usages.map((u) => JSON.parse(u))).toEqual([record]);
+        expect(r.serialized.map((x) => JSON.parse(x))).toEqual([{ 'llm.usage': record }]);
       }
     });
   });

@@ -1,0 +1,20 @@
+/**
+ * What our JS plugins publish in kong.ctx.shared, as the Lua chunks and the bridge's
+ * emulation of them read it: llm-auth's identity (plugins/shared/marks.ts
+ * PublishedIdentity), llm-guard's request facts (plugins/shared/request/facts.ts) and
+ * a rate-limit log table (its shape is llm-rate-limit's; the Lua copies it as is).
+ */
+export const IDENTITY = { consumer: 'alice', tenant: 'acme', credential_id: 'alice-key-1', auth_method: 'api_key', scopes: ['openai:chat', 'openai:embeddings'] };
+export const FACTS = {
+  endpoint: 'chat_completions',
+  model: 'gpt-4o-mini',
+  stream: true,
+  include_usage_injected: true,
+  prompt_tokens: 19,
+  prompt_tokens_method: 'exact',
+  requested_completion_tokens: 256,
+  body_rewritten: true,
+  findings: { pii: { email: 2 }, injection: [{ rule_id: 'ignore-previous', category: 'override' }], blocked: false },
+};
+export const RATE_LIMIT_LOG = { decision: 'allow', limits: [{ name: 'tokens', remaining: 900, reserved: 275 }], store: 'redis' };
+
