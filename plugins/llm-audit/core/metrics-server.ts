@@ -15,6 +15,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 export const METRICS_PATH = '/metrics';
+/**
+ * The port kong/prometheus/prometheus.yml scrapes on the kong container: the default
+ * for llm-audit's metrics port. 9464 is the Prometheus exporter port OpenTelemetry
+ * registered; it collides with none of Kong's default ports (8000-8007, 8443-8447).
+ */
+export const DEFAULT_METRICS_PORT = 9464;
 /** A scrape has 10 s by default in Prometheus; a client that has not sent its headers in 5 s is not Prometheus. */
 const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
