@@ -388,17 +388,15 @@ export class AuditMetrics {
   }
 
   /**
-   * A decision other than `allowed` is a rejection. The record lists each limit's
-   * remaining quota but not which one refused: the first at zero is named; a refusal
-   * of a request larger than what remains leaves every limit above zero and is
-   * counted under `unknown`, rather than blaming a limit by guess.
+   * A refused decision is a rejection, counted under the limit llm-rate-limit names as
+   * the one that refused (`refused_by`), or `unknown` when the decision does not say.
    */
   private countRateLimit(r: AuditRecord): void {
     const rl = r.rate_limit;
-    if (rl === null || rl.decision === 'allowed') return;
-    const exhausted = rl.limits.find((l) => l.remaining === 0);
-    const limit_id = exhausted ? this.limits.label(sanitizeLabelValue(exhausted.id)) : UNKNOWN;
-    const unit = exhausted ? (sanitizeLabelValue(exhausted.unit) ?? UNKNOWN) : UNKNOWN;
+    if (rl === null || rl.allowed) return;
+    const refusing = rl.refused_by === null ? undefined : rl.limits.find((l) => l.id === rl.refused_by);
+    const limit_id = rl.refused_by !== null ? this.limits.label(sanitizeLabelValue(rl.refused_by)) : UNKNOWN;
+    const unit = refusing ? (sanitizeLabelValue(refusing.unit) ?? UNKNOWN) : UNKNOWN;
     this.rejections.inc({ limit_id, unit });
   }
 

@@ -82,7 +82,7 @@ async function exportedLabels(): Promise<Map<string, Set<string>>> {
     buildAuditRecord(
       fullInputs({
         serialized: serialized({ response: { status: 429, size: 1 }, source: 'kong' }),
-        rate_limit: { decision: 'rejected', limits: [{ id: 'rpm', unit: 'requests', limit: 1, remaining: 0 }] },
+        rate_limit: { allowed: false, refused_by: 'rpm', limits: [{ id: 'rpm', unit: 'requests', limit: 1, remaining: 0 }] },
         request_facts: { ...FACTS, findings: { pii: {}, injection: [], blocked: true } },
       }),
       settings(),

@@ -29,7 +29,8 @@ function records(): AuditRecord[] {
       usage: undefined,
       response_findings: undefined,
       rate_limit: {
-        decision: 'rejected',
+        allowed: false,
+        refused_by: 'rpm',
         limits: [
           { id: 'tpm', unit: 'tokens', limit: 100000, remaining: 500 },
           { id: 'rpm', unit: 'requests', limit: 60, remaining: 0 },
@@ -44,8 +45,7 @@ function records(): AuditRecord[] {
     }),
     record({
       serialized: serialized({ latencies: { kong: 3, proxy: 95_000, request: 95_004 } }),
-      usage: undefined,
-      answer: { bytes: 2000, content_chars: 1500 },
+      usage: { source: 'none', status: 200, answer_bytes: 2000, stream: true, encoded: false },
       request_facts: { ...FACTS, stream: true, findings: { pii: {}, injection: [], blocked: false } },
       response_findings: {},
     }),
@@ -133,10 +133,10 @@ describe('AuditMetrics exposition', () => {
 });
 
 describe('AuditMetrics rate limits and guard edge cases', () => {
-  it('counts a refusal with no limit at zero under unknown rather than guessing', async () => {
+  it('counts a refusal under the limit that refused, or unknown when the decision does not name one, never guessing', async () => {
     const m = new AuditMetrics();
-    m.observe(record({ rate_limit: { decision: 'rejected', limits: [{ id: 'tpm', unit: 'tokens', limit: 1000, remaining: 200 }] } }));
-    m.observe(record({ rate_limit: { decision: 'allowed', limits: [{ id: 'rpm', unit: 'requests', limit: 10, remaining: 0 }] } }));
+    m.observe(record({ rate_limit: { allowed: false, limits: [{ id: 'tpm', unit: 'tokens', limit: 1000, remaining: 200 }] } }));
+    m.observe(record({ rate_limit: { allowed: true, limits: [{ id: 'rpm', unit: 'requests', limit: 10, remaining: 0 }] } }));
     const e = await scrape(m);
     expect(seriesOf(e, 'llm_rate_limit_rejections_total').map((s) => [s.labels, s.value])).toEqual([[{ limit_id: 'unknown', unit: 'unknown' }, 1]]);
   });
@@ -236,7 +236,7 @@ describe('AuditMetrics hostile label values', () => {
         route: { id: null, name: h },
         request: { ...base.request, model: h },
         guard: { ...base.guard, request_findings: Object.defineProperty({}, h, { value: 1, enumerable: true }) },
-        rate_limit: { decision: 'rejected', limits: [{ id: h, unit: h, limit: 1, remaining: 0 }] },
+        rate_limit: { allowed: false, key_by: 'consumer', limit_set: 'default', store: 'local', refused_by: h, limits: [{ id: h, unit: h, limit: 1, remaining: 0, reset_ms: 1 }], reserved: { tokens: 0, usd_micros: 0 } },
       });
     }
     m.observeSink('sink"\n__proto__', { queued: 1, sent: 1, retried: 0, spilled: 0, dropped: 0, replayed: 0, memory_depth: 0, spill_depth: 0 });
