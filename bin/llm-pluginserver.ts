@@ -26,6 +26,7 @@ import crypto = require('crypto');
 import path = require('path');
 import { logLine, safeError, type Level } from './log-line';
 import { PluginRpcListener, type RpcServer } from './rpc-listener';
+import { runShutdownHooks } from '../plugins/shared/shutdown';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- kong-pdk ships no types for these */
 const cli: { parse(dedicated?: boolean): CliOptions } = require('kong-pdk/cli');
@@ -83,6 +84,8 @@ const MSG_RET = 'ret';
  * suspended handler holding the request, are dropped after this long without a Step.
  */
 const ABANDONED_EVENT_MS = 120_000;
+/** Longest a SIGTERM waits for plugins' shutdown hooks before the process exits. */
+const SHUTDOWN_MS = 4_000;
 const SWEEP_INTERVAL_MS = 30_000;
 
 /** True when Kong will send no further Step for this event. */
@@ -218,7 +221,13 @@ async function main(): Promise<void> {
   const socketPath = path.join(opts.kongPrefix, opts.sockName);
   await new PluginRpcListener(server as unknown as RpcServer).listen(socketPath);
   process.stdout.write(logLine('info', 'listening', { socket: socketPath, plugins: [...server.getPlugins().keys()] }) + '\n');
-  const stop = () => process.exit(0);
+  // plugins may have work to finish (llm-audit's queued records): at most SHUTDOWN_MS
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void runShutdownHooks(SHUTDOWN_MS).finally(() => process.exit(0));
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

@@ -5,6 +5,7 @@
  * instance answer 500 instead of passing requests unlimited.
  */
 import { array, boolean, integer, map, number, record, string, toKongFields, type ConfigOf } from '../shared/kong-schema';
+import { defaultPriceField, pricesField } from '../shared/pricing/schema';
 import { ALGORITHMS, UNITS } from './core/limits';
 
 export const KEY_BY = ['consumer', 'credential', 'tenant', 'ip', 'header', 'global'] as const;
@@ -63,15 +64,6 @@ const redis = record(
   { required: true, description: 'The Redis store, for policy "redis".' },
 );
 
-const price = record(
-  {
-    input: number({ required: true, between: [0, 1000000], description: 'USD per 1M prompt tokens.' }),
-    cached_input: number({ between: [0, 1000000], description: 'USD per 1M cached prompt tokens (default: input).' }),
-    output: number({ required: true, between: [0, 1000000], description: 'USD per 1M completion tokens.' }),
-  },
-  { description: 'A model\'s price in USD per 1M tokens.' },
-);
-
 export const fields = {
   key_by: string({
     default: 'consumer',
@@ -109,18 +101,8 @@ export const fields = {
     between: [0, 10000000],
     description: 'Completion tokens reserved for a request that sets no max_tokens / max_completion_tokens / max_output_tokens; settled to the actual count after the answer.',
   }),
-  prices: map(price, {
-    default: {},
-    description: 'Price overrides per model (lower case; a key also matches its dated snapshots) on top of the shipped OpenAI list prices (plugins/shared/pricing).',
-  }),
-  default_price: record(
-    {
-      input: number({ required: true, between: [0, 1000000], description: 'USD per 1M prompt tokens.' }),
-      cached_input: number({ between: [0, 1000000], description: 'USD per 1M cached prompt tokens (default: input).' }),
-      output: number({ required: true, between: [0, 1000000], description: 'USD per 1M completion tokens.' }),
-    },
-    { description: 'Price of a model the table does not know; unset, such a request costs 0 against usd limits.' },
-  ),
+  prices: pricesField('Price overrides per model (lower case; a key also matches its dated snapshots) on top of the shipped OpenAI list prices (plugins/shared/pricing).'),
+  default_price: defaultPriceField('Price of a model the table does not know; unset, such a request costs 0 against usd limits.'),
   include_usage: boolean({
     default: true,
     description:

@@ -1,0 +1,90 @@
+/**
+ * llm-audit's Kong adapter: log phase only, one PDK call per request.
+ *
+ *   kong.log.serialize()   (1)  the request as Kong logs it, which already carries what
+ *                               the suite published: the post-function's Lua copies
+ *                               llm_auth, llm_guard and llm_rate_limit.log into it
+ *                               (llm.identity, llm.request, llm.rate_limit) and the
+ *                               usage-capture Lua adds llm.usage
+ *   kong.node.get_id()          once per process (runtime.ts)
+ *
+ * Then, in this process and without waiting on anything: the record (core/record.ts:
+ * every header and query value redacted by name and by the secret detectors), its
+ * link in the hash chain, one line enqueued per sink (each sink's queue batches,
+ * retries, spills to disk and replays; the log phase never waits on a sink), metrics.
+ *
+ * A log phase cannot answer the client, so a broken config is logged once and its
+ * records are not written (the error says why); nothing here throws into Kong.
+ */
+import { configureInstance, InvalidConfigReport, type Broken } from '../shared/plugin-instance';
+import type { KongPdk } from '../shared/pdk';
+import { compilePriceTable } from '../shared/pricing';
+import { compileRedactionPolicy } from '../shared/redaction';
+import { safeError } from '../shared/safe-error';
+import type { AuditChain } from './core/chain';
+import { decodeKey } from './core/keys';
+import type { AuditMetrics } from './core/metrics';
+import { buildAuditRecord, type RecordSettings } from './core/record';
+import { compileValueRedactor } from './core/redact';
+import { chainFor, metricsFor, nodeIdOnce, outputFor, type AuditOutput } from './runtime';
+import { Schema, type LlmAuditConfig } from './schema';
+
+export const PLUGIN_NAME = 'llm-audit';
+/** Log-phase failures are logged at most this often. */
+const ERROR_INTERVAL_MS = 30_000;
+
+type Ready = { ok: true; settings: RecordSettings; chain: AuditChain; outputs: AuditOutput[]; metrics: AuditMetrics | null };
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export class LlmAuditHandler {
+  private readonly state: Ready | Broken;
+  private readonly invalid = new InvalidConfigReport();
+  private lastError = -Infinity;
+
+  constructor(raw: unknown) {
+    this.state = configureInstance<LlmAuditConfig, Ready>(PLUGIN_NAME, Schema, raw, (config) => ({
+      ok: true,
+      settings: {
+        redactor: compileValueRedactor(compileRedactionPolicy({}), config.redact_header_names),
+        prices: compilePriceTable(config.prices, { default_price: config.default_price }),
+        max_value_bytes: config.max_value_bytes,
+        headers: config.headers,
+        // prompt and answer texts are not in what the log phase can read: never captured here
+        capture_prompt: false,
+        capture_answer: false,
+        capture_max_bytes: 0,
+      },
+      chain: chainFor(config.signing_key_id, decodeKey(config.signing_key)),
+      outputs: config.sinks.map((s, i) => outputFor(s, config, `sinks[${i}]`)),
+      metrics: config.metrics ? metricsFor(config) : null,
+    }));
+  }
+
+  async log(kong: KongPdk): Promise<void> {
+    if (!this.state.ok) {
+      await this.invalid.once(kong, PLUGIN_NAME, this.state).catch(() => undefined);
+      return;
+    }
+    const { settings, chain, outputs, metrics } = this.state;
+    try {
+      const raw = await kong.log.serialize();
+      const serialized: unknown = typeof raw === 'string' ? JSON.parse(raw) : raw;
+      const node_id = await nodeIdOnce(() => kong.node.getId());
+      const llm = isObj(serialized) && isObj(serialized.llm) ? serialized.llm : {};
+      const record = buildAuditRecord(
+        { serialized, node_id, identity: llm.identity, request_facts: llm.request, rate_limit: llm.rate_limit, usage: llm.usage },
+        settings,
+      );
+      const line = JSON.stringify(chain.seal(record));
+      for (const o of outputs) o.queue.enqueue(line);
+      metrics?.observe(record);
+    } catch (err) {
+      const now = Date.now();
+      if (now - this.lastError < ERROR_INTERVAL_MS) return;
+      this.lastError = now;
+      await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'record_failed', ...safeError(err) })).catch(() => undefined);
+    }
+  }
+}
