@@ -13,7 +13,7 @@ import { luaRoundTrip } from '../bridge/lua-values';
 import type { RequestContext } from '../bridge/request-context';
 import { readUnmeasuredAnswer, readUsage } from '../../plugins/shared/usage';
 import { bridgeWithYml, type BridgeWith } from '../support/bridge-with';
-import { UPSTREAM_OPENAI_KEY } from '../support/gateway';
+import { TEST_AUDIT_KEY, UPSTREAM_OPENAI_KEY } from '../support/gateway';
 
 const KEYS = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'kong', 'demo-keys.json'), 'utf8')) as Record<string, string>;
 const CHAT_ROUTE_GUARD = 'config: { endpoint: chat.completions }';
@@ -27,7 +27,7 @@ describe('post-function chunks in the bridge (kong.test.yml)', () => {
     const yml = fs.readFileSync(path.join(REPO_ROOT, 'kong', 'kong.test.yml'), 'utf8');
     expect(yml).toContain(CHAT_ROUTE_GUARD);
     gw = await bridgeWithYml(yml.replace(CHAT_ROUTE_GUARD, 'config: { endpoint: chat.completions, include_usage: true }'), {
-      env: { OPENAI_API_KEY: UPSTREAM_OPENAI_KEY, LLM_REDIS_HOST: process.env.LLM_REDIS_HOST ?? '127.0.0.1' },
+      env: { OPENAI_API_KEY: UPSTREAM_OPENAI_KEY, LLM_REDIS_HOST: process.env.LLM_REDIS_HOST ?? '127.0.0.1', LLM_AUDIT_KEY: TEST_AUDIT_KEY },
       onPdkCall: (_call, ctx: RequestContext) => {
         if (rateLimit && ctx.shared.llm_rate_limit === undefined) ctx.shared.llm_rate_limit = luaRoundTrip(rateLimit);
       },

@@ -365,7 +365,7 @@ describe('llm-auth fails closed on injected faults', () => {
     const bridge: KongBridge = await KongBridge.start({
       kongYml: path.join(REPO_ROOT, 'kong', 'kong.test.yml'),
       serviceUrls: { openai: mock.url },
-      env: { OPENAI_API_KEY: UPSTREAM_KEY, LLM_REDIS_HOST: '127.0.0.1' },
+      env: { OPENAI_API_KEY: UPSTREAM_KEY, LLM_REDIS_HOST: '127.0.0.1', LLM_AUDIT_KEY: `hex:${'ab'.repeat(32)}` },
       workers: 1,
       onPdkCall: async (call) => {
         if (!armed || call.plugin !== 'llm-auth' || call.method !== 'kong.service.request.set_headers') return;
@@ -411,7 +411,7 @@ describe('llm-auth fails closed on injected faults', () => {
       const bridge = await KongBridge.start({
         kongYml: path.join(REPO_ROOT, 'kong', 'kong.test.yml'),
         serviceUrls: { openai: mock.url },
-        env: { OPENAI_API_KEY: UPSTREAM_KEY, LLM_REDIS_HOST: '127.0.0.1' },
+        env: { OPENAI_API_KEY: UPSTREAM_KEY, LLM_REDIS_HOST: '127.0.0.1', LLM_AUDIT_KEY: `hex:${'ab'.repeat(32)}` },
         serverEnv: { NODE_OPTIONS: `--require ${FAULTS}`, LLM_AUTH_FAULT: fault },
       });
       try {

@@ -10,6 +10,8 @@ import type { UpstreamMock } from './upstream';
 
 /** What kong.test.yml's {vault://env/openai-api-key} resolves to in tests and in docker-compose. */
 export const UPSTREAM_OPENAI_KEY = process.env.OPENAI_API_KEY ?? 'sk-mock-upstream-only';
+/** What kong.test.yml's {vault://env/llm-audit-key} resolves to in tests. */
+export const TEST_AUDIT_KEY = process.env.LLM_AUDIT_KEY ?? `hex:${'ab'.repeat(32)}`;
 
 export interface Gateway {
   url: string;
@@ -30,7 +32,7 @@ export async function startGateway(
     serviceUrls: { openai: upstream.url },
     ...opts,
     // kong.yml's llm-rate-limit keeps its counters in the Redis the tests use
-    env: { OPENAI_API_KEY: UPSTREAM_OPENAI_KEY, LLM_REDIS_HOST: process.env.LLM_REDIS_HOST ?? '127.0.0.1', ...opts.env },
+    env: { OPENAI_API_KEY: UPSTREAM_OPENAI_KEY, LLM_REDIS_HOST: process.env.LLM_REDIS_HOST ?? '127.0.0.1', LLM_AUDIT_KEY: TEST_AUDIT_KEY, ...opts.env },
   });
   return { url: bridge.url, bridge, close: () => bridge.stop() };
 }
