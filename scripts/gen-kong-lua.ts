@@ -39,6 +39,7 @@ export interface ChunkSource {
 /** Every chunk of our post-function blocks, in the order each phase runs them. */
 export const POST_FUNCTION_CHUNKS: readonly ChunkSource[] = [
   { marker: '-- llm-bypass-guard:', file: 'bypass-guard.lua', phase: 'access' },
+  { marker: '-- llm-usage-encoding:', file: 'usage-encoding.lua', phase: 'access' },
   { marker: '-- llm-serialize-values:', file: 'serialize-values.lua', phase: 'header_filter' },
   { marker: '-- llm-ratelimit-headers:', file: 'ratelimit-headers.lua', phase: 'header_filter' },
   { marker: '-- llm-usage-capture:', file: 'usage-capture.lua', phase: 'body_filter' },

@@ -132,7 +132,7 @@ function findHeader(h: Headers, name: string): string[] | undefined {
 }
 
 /** Lua header-map semantics for a setter: [] removes, otherwise the values replace. */
-function putHeader(h: Headers, name: string, values: string[]): void {
+export function putHeader(h: Headers, name: string, values: string[]): void {
   for (const k of [...h.keys()]) if (headerKey(k) === headerKey(name)) h.delete(k);
   if (values.length) h.set(name.toLowerCase(), values);
 }

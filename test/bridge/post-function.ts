@@ -5,6 +5,7 @@
  *
  *   access         llm-bypass-guard      503 when a required mark is missing (the marks
  *                                        read from the chunk's `local required = {...}`)
+ *                  llm-usage-encoding    Accept-Encoding: identity upstream for measured requests (usageEncodingChunk)
  *   header_filter  llm-serialize-values  ctx.shared -> serialize values (serializeValuesChunk)
  *                  llm-ratelimit-headers llm_rate_limit.headers on the response (rateLimitHeadersChunk)
  *   body_filter    llm-usage-capture     usage from the streamed body (usage-capture.ts)
@@ -17,6 +18,7 @@
  */
 import { guardChunk, POST_FUNCTION_CHUNKS, readLuaSources, type LuaSources } from '../../scripts/gen-kong-lua';
 import { luaIpairs, luaPairs, luaToString, luaType } from './lua-table';
+import { putHeader } from './pdk';
 import type { Headers, RequestContext } from './request-context';
 import { UsageCapture, type UsageCaptureHost } from './usage-capture';
 
@@ -94,6 +96,21 @@ function pick(t: unknown, names: string[]): Record<string, unknown> {
 }
 
 /** serialize-values.lua */
+/** What the usage-encoding chunk reads and writes (a RequestContext, or a test's stand-in). */
+export interface UpstreamRequestContext {
+  shared: Record<string, unknown>;
+  request: { headers: Headers };
+}
+
+/** kong/lua/usage-encoding.lua: identity answers for requests the suite counts tokens of. */
+export function usageEncodingChunk(ctx: UpstreamRequestContext): void {
+  const { llm_guard: guard, llm_rate_limit: limiter } = ctx.shared;
+  const measured =
+    (luaType(guard) === 'table' && luaType((guard as Record<string, unknown>).endpoint) === 'string') ||
+    (luaType(limiter) === 'table' && luaType((limiter as Record<string, unknown>).request) === 'table');
+  if (measured) putHeader(ctx.request.headers, 'Accept-Encoding', ['identity']);
+}
+
 export function serializeValuesChunk(ctx: ChunkContext): void {
   const set = (key: string, value: unknown) => ctx.serializeValues.push({ key, value, mode: 'set' });
   const { llm_auth: auth, llm_guard: guard, llm_rate_limit: rl } = ctx.shared;
@@ -217,7 +234,8 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
         continue;
       }
       if (text !== sources[src.file]) throw new Error(`post-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
-      if (src.file === 'serialize-values.lua') steps.header_filter.push({ file: src.file, run: (ctx) => serializeValuesChunk(ctx) });
+      if (src.file === 'usage-encoding.lua') steps.access.push({ file: src.file, run: (ctx) => usageEncodingChunk(ctx as unknown as UpstreamRequestContext) });
+      else if (src.file === 'serialize-values.lua') steps.header_filter.push({ file: src.file, run: (ctx) => serializeValuesChunk(ctx) });
       else if (src.file === 'ratelimit-headers.lua') steps.header_filter.push({ file: src.file, run: rateLimitHeadersChunk });
       else if (src.file === 'usage-capture.lua') {
         if (usage) throw new Error('post-function: two usage-capture chunks');

@@ -111,12 +111,13 @@ describe('kong/ configuration', () => {
       expect(withPostFunctions(yml, sources)).toBe(yml);
     });
 
-    it('every post-function runs the guard in access, serialize-values then ratelimit-headers in header_filter, usage-capture in body_filter', () => {
+    it('every post-function runs the guard then usage-encoding in access, serialize-values then ratelimit-headers in header_filter, usage-capture in body_filter', () => {
       expect(postFunctions.length).toBe(2); // the service's and /checked's
       for (const p of postFunctions) {
         expect(Object.keys(p.config)).toEqual(['access', 'header_filter', 'body_filter']);
-        expect(p.config.access).toHaveLength(1);
+        expect(p.config.access).toHaveLength(2);
         expect(p.config.access[0]).toMatch(/^-- llm-bypass-guard:/);
+        expect(p.config.access[1]).toBe(lua('usage-encoding.lua'));
         // the serialize chunk in header_filter: it runs on exits too (a 429, the guard's 503)
         expect(p.config.header_filter).toEqual([lua('serialize-values.lua'), lua('ratelimit-headers.lua')]);
         expect(p.config.body_filter).toEqual([lua('usage-capture.lua')]);

@@ -88,6 +88,14 @@ end
 
 local kong_shim = {
   ctx = setmetatable({}, { __index = function(_, k) if k == "shared" then return req.shared end end }),
+  service = {
+    request = {
+      set_header = function(name, value)
+        value = check_header(name, value)
+        req.upstream_headers[name:lower()] = value
+      end,
+    },
+  },
   log = {
     err = function(...) req.logs[#req.logs + 1] = "err: " .. table.concat({ ... }) end,
     warn = function(...) req.logs[#req.logs + 1] = "warn: " .. table.concat({ ... }) end,
@@ -186,6 +194,7 @@ local function new_request(c)
     status = c.status or 200,
     source = c.source or "service",
     headers = {},
+    upstream_headers = {},
     ngx_ctx = {},
     arg = {},
   }
@@ -314,6 +323,7 @@ local function run_access_case(chunk, c)
     error = not ok and tostring(err) or nil,
     shared = req.shared,
     serialized = encode(req.serialize),
+    upstream_headers = req.upstream_headers,
     exited = req.exited,
     logs = req.logs,
   }

@@ -75,6 +75,8 @@ export interface AccessResult {
   shared: Record<string, unknown>;
   /** The kong.log.set_serialize_value table (JSON; "{}" when none). */
   serialized: string;
+  /** Headers set with kong.service.request.set_header (lower-case names). */
+  upstream_headers: Record<string, string>;
   /** kong.response.exit's arguments, when it was called. */
   exited?: { status: number; body: string; headers: Record<string, string> };
   logs: string[];

@@ -310,7 +310,7 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
       const shared = luaRoundTrip(cases[i].shared ?? {}) as Record<string, unknown>;
       // every mark present: the guard lets it through, only the copy shows
       for (const m of pf.guard.required) shared[m] ??= true;
-      const ctx = { shared, serializeValues: [], response: { status: 0, headers: new Map(), source: 'service' as const }, delayedResponse: null };
+      const ctx = { shared, serializeValues: [], response: { status: 0, headers: new Map(), source: 'service' as const }, request: { headers: new Map() }, delayedResponse: null };
       pf.access(ctx, () => undefined);
       expect(ctx.delayedResponse).toBeNull();
       pf.headerFilter(ctx, () => undefined);
@@ -319,7 +319,7 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
     });
 
     it('copies on the guard\'s 503 too (header_filter runs on exits): the log has what the plugins that ran published', () => {
-      const ctx = { shared: luaRoundTrip({ llm_auth: IDENTITY }) as Record<string, unknown>, serializeValues: [], response: { status: 0, headers: new Map(), source: 'service' as const }, delayedResponse: null };
+      const ctx = { shared: luaRoundTrip({ llm_auth: IDENTITY }) as Record<string, unknown>, serializeValues: [], response: { status: 0, headers: new Map(), source: 'service' as const }, request: { headers: new Map() }, delayedResponse: null };
       pf.access(ctx, () => undefined);
       expect(ctx.delayedResponse).toMatchObject({ status: 503 });
       expect(serializedOf(ctx)).toEqual({});
