@@ -183,13 +183,14 @@ export class LlmRateLimitHandler {
         if (keyBy === 'consumer') caller.value = caller.consumer;
         else if (keyBy === 'credential') caller.value = text(id.credential_id);
         else if (keyBy === 'tenant') caller.value = caller.tenant;
-      } else if (keyBy === 'consumer' || keyBy === 'credential') {
+      } else {
         // no llm-auth on this route: Kong's own auth plugins (key-auth, jwt, ...) may have run
-        if (keyBy === 'consumer') {
+        if (keyBy === 'consumer' || plan.hasConsumerOverrides) {
           const c = await kong.client.getConsumer();
           caller.consumer = c ? text(c.username) ?? text(c.id) : null;
-          caller.value = caller.consumer;
-        } else {
+          if (keyBy === 'consumer') caller.value = caller.consumer;
+        }
+        if (keyBy === 'credential') {
           const c = await kong.client.getCredential();
           caller.value = c ? text(c.id) : null;
         }
@@ -213,8 +214,7 @@ export class LlmRateLimitHandler {
     if (endpoint === null) return { facts: null, body: null };
     const raw = await kong.request.getRawBody();
     if (raw.length === 0 || raw.length > BODY_BUFFER_BYTES) return { facts: null, body: null };
-    const measured = measureRequest(endpoint, raw, { includeUsage: config.include_usage });
-    return measured ?? { facts: null, body: null };
+    return measureRequest(endpoint, raw, { includeUsage: config.include_usage });
   }
 
   async log(kong: KongPdk): Promise<void> {
@@ -228,10 +228,19 @@ export class LlmRateLimitHandler {
       const set: LimitSet | undefined = plan.setNamed(decision.limit_set);
       if (!set || !decision.reservation.charges.some((c) => c.unit !== 'requests')) return;
       const actual = actualUsage(decision.request, await kong.ctx.shared.get(USAGE_CTX_KEY));
-      // unknown usage: the reservation (an upper bound) stands
+      // unknown usage: the reservation stands
       if (!actual) return;
-      const usd = costOf(prices, decision.request.model, actual).usd_micros;
-      await set.limiter.adjust(decision.reservation, { tokens: actual.total_tokens, usd });
+      let tokens = actual.total_tokens;
+      let completion = actual.completion_tokens;
+      if (actual.method === 'estimated') {
+        // an estimate settles to the top of its bound: a limit may refuse early, never admit past
+        tokens += actual.error_bound;
+        completion += actual.error_bound;
+        // hidden reasoning tokens are not in it (a lower bound): never refund below what was reserved
+        if (actual.reasoning_unseen) return;
+      }
+      const usd = costOf(prices, decision.request.model, { prompt_tokens: actual.prompt_tokens, completion_tokens: completion, cached_tokens: actual.cached_tokens }).usd_micros;
+      await set.limiter.adjust(decision.reservation, { tokens, usd });
     } catch (err) {
       const now = Date.now();
       if (now - this.lastLogError < LOG_ERROR_INTERVAL_MS) return;

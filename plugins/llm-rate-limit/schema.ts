@@ -75,7 +75,7 @@ export const fields = {
   key_missing: string({
     default: 'ip',
     one_of: ['ip', 'reject'],
-    description: 'When the request has no value for key_by (an anonymous caller, a missing header): limit it by client address, or answer 429 (rate_limit_key_missing).',
+    description: 'When the request has no value for key_by (an anonymous caller, a missing header): limit it by client address, or answer 403 (rate_limit_key_missing).',
   }),
   namespace: string({
     default: 'default',

@@ -13,13 +13,20 @@ import { configFingerprint } from '../shared/per-config';
 import { safeError } from '../shared/safe-error';
 import {
   createRedisClient, FaultTolerantStore, LimitConfigError, LocalStore, RedisStore,
-  type LimiterStore, type RedisClientOptions, type RedisHost,
+  type LimiterStore, type RedisClient, type RedisClientOptions, type RedisHost,
 } from './core';
 import type { LlmRateLimitConfig, RedisConfig } from './schema';
 
 const PLUGIN = 'llm-rate-limit';
 let local: LocalStore | null = null;
-const shared = new Map<string, LimiterStore>();
+/** Redis stores by connection settings, most recently made last. */
+const shared = new Map<string, { store: LimiterStore; client: RedisClient }>();
+/**
+ * Redis connections kept at once: a config change (a rotated password, another timeout)
+ * makes a new client, and Kong drops old instances without telling: past this many,
+ * the oldest client is closed (an instance still using it then falls back or answers 503).
+ */
+const MAX_REDIS_CLIENTS = 8;
 
 /** This node's counters (one per process). */
 export function localStore(): LocalStore {
@@ -75,7 +82,7 @@ export function storeFor(config: Pick<LlmRateLimitConfig, 'policy' | 'redis' | '
   const r = config.redis;
   const id = configFingerprint('llm-rate-limit-redis', { r, fault_tolerant: config.fault_tolerant });
   const existing = shared.get(id);
-  if (existing) return existing;
+  if (existing) return existing.store;
   if (/[{}]/.test(r.key_prefix)) throw new LimitConfigError('redis.key_prefix must not contain { or }');
   const client = createRedisClient(redisClientOptions(r));
   // ioredis reports connection errors as events; unhandled, Node would print each one
@@ -90,6 +97,11 @@ export function storeFor(config: Pick<LlmRateLimitConfig, 'policy' | 'redis' | '
       logLine('error', 'store_unavailable', { store: 'redis', redis: where, fallback: config.fault_tolerant ? 'local' : 'reject_503', suppressed, ...safeError(error) }),
     onRecover: () => logLine('notice', 'store_recovered', { store: 'redis', redis: where }),
   });
-  shared.set(id, store);
+  shared.set(id, { store, client });
+  while (shared.size > MAX_REDIS_CLIENTS) {
+    const [oldest, entry] = shared.entries().next().value!;
+    shared.delete(oldest);
+    void entry.client.quit().catch(() => entry.client.disconnect());
+  }
   return store;
 }

@@ -419,7 +419,7 @@ describe('llm-rate-limit through the bridge', () => {
       expect(await usedSoFar('settle', who)).toBe(usage.total_tokens);
     });
 
-    it('settles a stream without usage to the estimate from its size', async () => {
+    it('settles a stream without usage to the estimate from its size, plus its error bound', async () => {
       const who = team();
       const stream = await client('estimate', who).chat.completions.create({ ...chat('a stream that reports no usage at all, so its size must tell'), stream: true });
       for await (const _ of stream) void _;
@@ -427,7 +427,8 @@ describe('llm-rate-limit through the bridge', () => {
       const answer = readUnmeasuredAnswer(bridge.traces.at(-1)!.shared.llm_usage)!;
       expect(answer).toMatchObject({ source: 'none', status: 200, stream: true, encoded: false });
       const est = estimateCompletionTokens({ endpoint: 'chat.completions', model: 'gpt-4o-mini', stream: true, bytes: answer.answer_bytes, include_usage: false })!;
-      expect(await usedSoFar('estimate', who)).toBe(d.request.prompt_tokens + est.completion_tokens);
+      // settled to the top of the estimate's bound: never admits past the limit
+      expect(await usedSoFar('estimate', who)).toBe(d.request.prompt_tokens + est.completion_tokens + est.error_bound);
     });
 
     it('refunds everything for an error answer', async () => {

@@ -40,6 +40,8 @@ export const GLOBAL_KEY = '~global';
 const MAX_KEY_VALUE = 128;
 
 const USD_MICROS = 1_000_000;
+/** Largest amount a check carries: above any limit (they are safe integers), exact in Lua's doubles. */
+const MAX_AMOUNT = 2 ** 52;
 
 /** The core's spec for a schema limit: usd budgets become integer micro-dollars. */
 export function toSpec(l: LimitSetting, idPrefix = ''): LimitSpec {
@@ -76,6 +78,7 @@ export class RateLimitPlan {
   /** Every set by name (the log phase finds the reservation's set again). */
   private readonly byName = new Map<string, LimitSet>();
   readonly hasOverrides: boolean;
+  readonly hasConsumerOverrides: boolean;
   /** Some set counts tokens or usd: the log phase has reservations to settle. */
   readonly settles: boolean;
 
@@ -98,6 +101,7 @@ export class RateLimitPlan {
     this.consumers = new Map(Object.entries(settings.consumer_overrides).map(([k, v]) => [k, make(`consumer:${k}`, v)]));
     this.tenants = new Map(Object.entries(settings.tenant_overrides).map(([k, v]) => [k, make(`tenant:${k}`, v)]));
     this.hasOverrides = this.consumers.size > 0 || this.tenants.size > 0;
+    this.hasConsumerOverrides = this.consumers.size > 0;
     this.settles = [...this.byName.values()].some((set) => set.needsTokens);
   }
 
@@ -128,10 +132,13 @@ export class RateLimitPlan {
    * limits only).
    */
   amounts(set: LimitSet, facts: RequestFacts | null, prices: PriceTable): Amounts & { completion: number } {
-    if (!facts || !set.needsTokens || facts.prompt_tokens === null) return { tokens: 0, usd: 0, completion: 0 };
+    if (!facts || !set.needsTokens) return { tokens: 0, usd: 0, completion: 0 };
+    // a prompt that could not be counted (a body that did not parse) reserves its completion only
+    const prompt = facts.prompt_tokens ?? 0;
     const completion = facts.endpoint === 'embeddings' ? 0 : (facts.requested_completion_tokens ?? this.settings.default_completion_tokens);
-    const tokens = facts.prompt_tokens + completion;
-    const usd = set.needsCost ? estimateCostMicros(prices, facts.model, facts.prompt_tokens, completion).usd_micros : 0;
+    // a client's max_tokens of 2^53 must be refused as too large, not overflow the store's integers
+    const tokens = Math.min(prompt + completion, MAX_AMOUNT);
+    const usd = set.needsCost ? Math.min(estimateCostMicros(prices, facts.model, prompt, Math.min(completion, MAX_AMOUNT)).usd_micros, MAX_AMOUNT) : 0;
     return { tokens, usd, completion };
   }
 }

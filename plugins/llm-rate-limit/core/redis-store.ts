@@ -77,7 +77,18 @@ export class RedisStore implements LimiterStore {
     // only). Each charges only if its own limits allow; if any refused, what the others
     // charged is refunded. Never over-admits (every charge was within its limit when
     // made); under contention a request may be refused that a single step would admit.
-    const parts = await Promise.all(groups.map((g) => this.reserveOnce(g.key, g.idx.map((i) => limits[i]), g.idx.map((i) => amounts[i]))));
+    const settled = await Promise.allSettled(groups.map((g) => this.reserveOnce(g.key, g.idx.map((i) => limits[i]), g.idx.map((i) => amounts[i]))));
+    const failed = settled.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+    if (failed) {
+      // one slot did not answer: give back what the others charged, then fail the check
+      const refunds = groups.flatMap((g, gi) => {
+        const p = settled[gi];
+        return p.status === 'fulfilled' && p.value.allowed ? g.idx.map((i, j) => ({ key: g.key, limit: limits[i], delta: -amounts[i], bucket: p.value.results[j].bucket })) : [];
+      });
+      await this.adjust(keyAt(keys, 0), refunds.filter((r) => r.delta !== 0)).catch(() => undefined);
+      throw failed.reason;
+    }
+    const parts = settled.map((p) => (p as PromiseFulfilledResult<StoreReservation>).value);
     const results: Evaluation[] = new Array(limits.length);
     groups.forEach((g, gi) => g.idx.forEach((i, j) => (results[i] = parts[gi].results[j])));
     const allowed = parts.every((p) => p.allowed);

@@ -16,8 +16,12 @@ import { countPromptTokens, requestedCompletionTokens } from './tokens';
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Limits for a body read only to count it (llm-guard's defaults). */
-export const MEASURE_JSON_LIMITS: JsonLimits = { maxDepth: 32, maxStringBytes: 2 * 1024 * 1024, maxArrayLength: 4096 };
+/**
+ * Limits for a body read only to count it: looser than llm-guard's (which refuses what
+ * it will not scan), since here a body that does not parse is forwarded uncounted:
+ * an embeddings input of 8k token ids, deeply nested tool parameters must still count.
+ */
+export const MEASURE_JSON_LIMITS: JsonLimits = { maxDepth: 128, maxStringBytes: 2 * 1024 * 1024, maxArrayLength: 1_000_000 };
 
 /**
  * `body` with `stream_options.include_usage: true` when it streams a Chat Completions or
@@ -32,16 +36,34 @@ export function withStreamUsage(endpoint: Endpoint, body: Obj): Obj | null {
   return { ...body, stream_options: { ...options, include_usage: true } };
 }
 
+function uncounted(endpoint: Endpoint): RequestFacts {
+  return {
+    endpoint,
+    model: null,
+    stream: false,
+    include_usage_injected: false,
+    prompt_tokens: null,
+    prompt_tokens_method: null,
+    requested_completion_tokens: null,
+    findings: { pii: {}, injection: [], blocked: false },
+    body_rewritten: false,
+  };
+}
+
 export interface MeasuredRequest {
   facts: RequestFacts;
   /** The body to forward when `include_usage` added the usage request; else null. */
   body: string | null;
 }
 
-/** The facts of `raw` (no findings: nothing was scanned), or null when it is not a JSON object. */
-export function measureRequest(endpoint: Endpoint, raw: Uint8Array | string, options: { includeUsage: boolean; limits?: JsonLimits }): MeasuredRequest | null {
+/**
+ * The facts of `raw` (no findings: nothing was scanned). A body that is not a JSON
+ * object (or past the limits) still gets facts, with no model and no prompt count: the
+ * request goes to `endpoint`, and its answer's usage can still be settled exactly.
+ */
+export function measureRequest(endpoint: Endpoint, raw: Uint8Array | string, options: { includeUsage: boolean; limits?: JsonLimits }): MeasuredRequest {
   const parsed = parseJsonBody(raw, options.limits ?? MEASURE_JSON_LIMITS);
-  if (!parsed.ok || !isObj(parsed.value)) return null;
+  if (!parsed.ok || !isObj(parsed.value)) return { facts: uncounted(endpoint), body: null };
   const body = parsed.value;
   const model = typeof body.model === 'string' ? body.model : null;
   const tokens = countPromptTokens(endpoint, model, body);

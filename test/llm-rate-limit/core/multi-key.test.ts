@@ -82,3 +82,27 @@ it('on a Cluster, runs one script per key (each key its own slot)', async () => 
   await limiter.check('x', { tokens: 1 }); // one key: one script
   expect(c.scripts()).toBe(3);
 });
+
+it('on a Cluster, a slot that fails gives back what the other slot charged, and the check fails', async () => {
+  const failing = new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === 'isCluster') return true;
+      const v = Reflect.get(target, prop, receiver);
+      if (prop === 'evalsha' || prop === 'eval') {
+        return (...args: unknown[]) => {
+          // the gateway-wide key's slot is down
+          if (String(args[2]).includes('{~global}')) return Promise.reject(new Error('CLUSTERDOWN'));
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }) as unknown as RedisClient;
+  const store = new RedisStore({ client: failing, prefix: `${prefix}f:` });
+  const limiter = new RateLimiter(LIMITS, store);
+  await expect(limiter.check(['alice', '~global'], { tokens: 800 })).rejects.toThrow('CLUSTERDOWN');
+  // alice's slot was charged, then refunded: her whole budget is there
+  const own = new RateLimiter([LIMITS[0]], new RedisStore({ client, prefix: `${prefix}f:` }));
+  const r = await own.check('alice', { tokens: 1000 });
+  expect(r.allowed).toBe(true);
+});

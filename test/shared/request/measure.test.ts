@@ -26,10 +26,20 @@ describe('measureRequest', () => {
     expect(m.facts).toMatchObject({ stream: true, include_usage_injected: true, body_rewritten: true });
     expect(measureRequest('chat.completions', JSON.stringify({ ...chat, stream: true }), { includeUsage: false })!.body).toBeNull();
   });
-  it('returns null for what is not a JSON object, and nothing to add where usage already comes', () => {
-    expect(measureRequest('chat.completions', 'not json', { includeUsage: true })).toBeNull();
-    expect(measureRequest('chat.completions', '[1,2]', { includeUsage: true })).toBeNull();
-    expect(measureRequest('chat.completions', '{"a":' + '['.repeat(100) + ']'.repeat(100) + '}', { includeUsage: true })).toBeNull();
+  it('gives facts without a prompt count for what is not a JSON object (the answer can still settle), and nothing to add where usage already comes', () => {
+    for (const body of ['not json', '[1,2]', '{"a":' + '['.repeat(200) + ']'.repeat(200) + '}']) {
+      expect(measureRequest('chat.completions', body, { includeUsage: true })).toEqual({
+        facts: expect.objectContaining({ endpoint: 'chat.completions', model: null, prompt_tokens: null, requested_completion_tokens: null, body_rewritten: false }),
+        body: null,
+      });
+    }
+    // what OpenAI accepts must count: 8k token ids, tool parameters nested 40 deep
+    const ids = measureRequest('embeddings', JSON.stringify({ model: 'text-embedding-3-small', input: Array.from({ length: 8000 }, (_, i) => i) }), { includeUsage: true });
+    expect(ids.facts.prompt_tokens).toBe(8000);
+    let params: Record<string, unknown> = { type: 'string' };
+    for (let i = 0; i < 40; i++) params = { type: 'object', properties: { x: params } };
+    const nested = measureRequest('chat.completions', JSON.stringify({ ...chat, tools: [{ type: 'function', function: { name: 'f', parameters: params } }] }), { includeUsage: true });
+    expect(nested.facts.prompt_tokens).toBeGreaterThan(0);
     expect(withStreamUsage('responses', { stream: true })).toBeNull();
     expect(withStreamUsage('chat.completions', { stream: true, stream_options: { include_usage: true } })).toBeNull();
     expect(withStreamUsage('completions', { stream: true, stream_options: 'x' })).toEqual({ stream: true, stream_options: { include_usage: true } });
