@@ -233,6 +233,18 @@ describe('llm-rate-limit through the bridge', () => {
     expect(d.log.reserved.tokens).toBe(d.request.prompt_tokens + 100);
   });
 
+  it('refuses an absurd max_tokens as too large (no 500), and still counts a body it cannot parse', async () => {
+    const c = client('nofacts', team());
+    const err = await c.chat.completions.create(chat('x', { max_tokens: Number.MAX_SAFE_INTEGER })).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.message).toMatch(/Request too large for limit tpm/);
+    // not JSON to us: forwarded with its completion tokens reserved (the answer settles it)
+    const res = await rawRequest(bridge.url, 'POST', '/nofacts/v1/chat/completions', [['content-type', 'application/json'], ['x-team', team()]], '{"model": "gpt-4o-mini", "messages": [}');
+    expect(res.status).toBe(400); // the mock refuses it, as OpenAI would
+    expect(decision().log.reserved.tokens).toBe(100);
+    expect(decision().request).toMatchObject({ endpoint: 'chat.completions', stream: false });
+  });
+
   it('adds stream_options.include_usage to a stream when no guard did, and says so', async () => {
     const stream = await client('nofacts', team()).chat.completions.create({ ...chat('stream it'), stream: true });
     for await (const _ of stream) void _;
