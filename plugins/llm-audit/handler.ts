@@ -16,6 +16,7 @@
  * A log phase cannot answer the client, so a broken config is logged once and its
  * records are not written (the error says why); nothing here throws into Kong.
  */
+import { flushDeferredLogs } from '../shared/deferred-log';
 import { configureInstance, InvalidConfigReport, type Broken } from '../shared/plugin-instance';
 import type { KongPdk } from '../shared/pdk';
 import { compilePriceTable } from '../shared/pricing';
@@ -69,6 +70,8 @@ export class LlmAuditHandler {
     }
     const { settings, chain, outputs, metrics } = this.state;
     try {
+      // a sink's drops or errors since the last record (no call when there are none)
+      await flushDeferredLogs(kong);
       const raw = await kong.log.serialize();
       const serialized: unknown = typeof raw === 'string' ? JSON.parse(raw) : raw;
       const node_id = await nodeIdOnce(() => kong.node.getId());

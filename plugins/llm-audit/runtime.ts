@@ -9,12 +9,14 @@
  * - one Prometheus registry and its /metrics server;
  * - Kong's node id, read once.
  * On SIGTERM (plugins/shared/shutdown.ts) every queue is flushed within the deadline.
- * Drops and sink errors are logged to stderr (Kong's error log), at most once per
- * interval per sink with the counts in between; no record content, no credential.
+ * Drops and sink errors reach Kong's error log with the next record (deferred-log.ts),
+ * at most once per interval per sink with the counts in between; no record content,
+ * no credential.
  */
 import crypto = require('crypto');
 import os = require('os');
 import path = require('path');
+import { deferLog } from '../shared/deferred-log';
 import { configFingerprint } from '../shared/per-config';
 import { onShutdown } from '../shared/shutdown';
 import { AuditChain } from './core/chain';
@@ -22,7 +24,7 @@ import { DELIVERY_DEFAULTS, DeliveryQueue, type DeliveryCounters, type DropReaso
 import { AuditMetrics } from './core/metrics';
 import { startMetricsServer, type MetricsServer } from './core/metrics-server';
 import type { LlmAuditConfig, SinkConfig } from './schema';
-import { createSink } from './sinks';
+import { AuditConfigError, createSink } from './sinks';
 
 const PLUGIN = 'llm-audit';
 /** Least time between two log lines about one sink's drops or errors. */
@@ -33,8 +35,11 @@ const SPILL_SEGMENT_BYTES = 8 << 20;
 /** CloudWatch counts 26 bytes per event on top of the record: keep a batch under its 1 MiB call. */
 const CLOUDWATCH_BATCH_BYTES = 900 << 10;
 
+/** To Kong's error log with the next record (deferred-log.ts), and to stderr (Kong's info level). */
 function logLine(level: 'error' | 'warn' | 'notice', event: string, fields: Record<string, unknown>): void {
-  process.stderr.write(`${JSON.stringify({ level, plugin: PLUGIN, event, ...fields })}\n`);
+  const line = JSON.stringify({ level, plugin: PLUGIN, event, ...fields });
+  if (level !== 'notice') deferLog(line);
+  process.stderr.write(`${line}\n`);
 }
 
 /** The Kong prefix the plugin server was started with (`--kong-prefix`), if any. */
@@ -46,6 +51,9 @@ function kongPrefix(): string | null {
 export interface AuditOutput {
   name: string;
   queue: DeliveryQueue;
+  /** Digest of the destination and of the whole sink config it was made from. */
+  dest: string;
+  settings: string;
 }
 
 class Reporter {
@@ -102,24 +110,57 @@ export function chainFor(keyId: string, key: Buffer): AuditChain {
 
 /** The default disk buffer directory: in the Kong prefix, else the temp directory. */
 export function defaultSpillDir(): string {
-  return path.join(kongPrefix() ?? os.tmpdir(), 'llm-audit-spill');
+  return path.join(kongPrefix() ?? os.tmpdir(), 'llm-audit', 'spill');
 }
 
-/** A stable name for sink `s` (its own `name`, else its type and a digest of its settings). */
+/** What makes two sink configs the same destination (settings such as timeouts or
+ * a rotated credential do not: a reload keeps the destination's queue and disk buffer). */
+function destination(s: SinkConfig): unknown {
+  switch (s.type) {
+    case 'file':
+      return path.resolve(s.path ?? defaultFilePath());
+    case 'http':
+      return [s.url, s.preset, s.index];
+    case 'cloudwatch':
+      return [s.region, s.log_group, s.log_stream, s.endpoint];
+    case 'azure_monitor':
+      return [s.endpoint, s.rule_id, s.stream];
+    default:
+      return 'stdout';
+  }
+}
+
+/** A stable name for sink `s`: its own `name`, else its type and a digest of its destination. */
 export function sinkName(s: SinkConfig): string {
-  return s.name ?? `${s.type}-${configFingerprint('llm-audit-sink', s.type === 'file' ? { path: s.path } : s).slice(0, 8)}`;
+  return s.name ?? `${s.type}-${configFingerprint('llm-audit-sink', { type: s.type, to: destination(s) }).slice(0, 8)}`;
 }
 
-/** The queue of sink `s`, made on first use. A file sink is one per path. */
+/** Where the default file sink writes: in the Kong prefix, beside Kong's own logs. */
+export function defaultFilePath(): string {
+  return path.join(kongPrefix() ?? os.tmpdir(), 'llm-audit', 'audit.jsonl');
+}
+
+/**
+ * The queue of sink `s`, made on first use: one per destination and one per disk-buffer
+ * directory (two queues on one directory would lose and duplicate records). A second
+ * config naming the same destination (a route and its service, a reload) shares the
+ * first one's queue; settings that differ take effect after a restart, and it is logged.
+ */
 export function outputFor(s: SinkConfig, config: LlmAuditConfig, where: string): AuditOutput {
   const name = sinkName(s);
-  const id = s.type === 'file' ? `file\0${path.resolve(s.path ?? '')}` : configFingerprint('llm-audit-sink', { s, spill: config.spill_dir });
+  const spillDir = s.type === 'stdout' ? null : path.resolve(config.spill_dir ?? defaultSpillDir(), name);
+  const id = s.type === 'stdout' ? 'stdout' : `spill\0${spillDir}`;
+  const dest = configFingerprint('llm-audit-dest', { type: s.type, to: destination(s) });
   const existing = outputs.get(id);
-  if (existing) return existing;
-  const sink = createSink(s, name, where, null);
+  if (existing) {
+    if (existing.dest !== dest) throw new AuditConfigError(`${where}: the sink name ${name} is already used for another destination; give each sink its own name`);
+    if (existing.settings !== configFingerprint('llm-audit-sink', s)) logLine('warn', 'sink_settings_pending', { sink: name, note: 'another config of this destination is in use; its settings apply after a restart' });
+    return existing;
+  }
+  const sink = createSink(s.type === 'file' && !s.path ? { ...s, path: defaultFilePath() } : s, name, where, null);
   const reporter = new Reporter(name);
   // stdout cannot stay down; the rest keep what they cannot deliver on disk
-  const spill = s.type === 'stdout' ? null : { dir: path.join(config.spill_dir ?? defaultSpillDir(), name), max_bytes: config.spill_max_bytes, segment_bytes: SPILL_SEGMENT_BYTES };
+  const spill = spillDir === null ? null : { dir: spillDir, max_bytes: config.spill_max_bytes, segment_bytes: SPILL_SEGMENT_BYTES };
   const queue = new DeliveryQueue(sink, {
     ...DELIVERY_DEFAULTS,
     batch_max_records: config.batch_max_records,
@@ -130,7 +171,7 @@ export function outputFor(s: SinkConfig, config: LlmAuditConfig, where: string):
     on_drop: (n, reason) => reporter.drop(n, reason),
     on_error: (message) => reporter.error(message),
   });
-  const output = { name, queue };
+  const output = { name, queue, dest, settings: configFingerprint('llm-audit-sink', s) };
   outputs.set(id, output);
   return output;
 }

@@ -16,7 +16,7 @@ const sink = record(
     type: string({ required: true, one_of: SINK_TYPES, description: 'Where the records go.' }),
     name: string({ len_max: 64, description: 'Names the sink in logs and metrics (default: its type and a digest of its settings).' }),
     // file
-    path: string({ description: 'file: the file records are appended to (rotated files get .1, .2, ...).' }),
+    path: string({ description: 'file: the file records are appended to (rotated files get .1, .2, ...); default llm-audit/audit.jsonl in the Kong prefix.' }),
     max_bytes: integer({ default: 104857600, between: [1024, 1099511627776], description: 'file: rotate before the file passes this size.' }),
     keep: integer({ default: 5, between: [0, 1000], description: 'file: rotated files kept.' }),
     fsync: string({ default: 'batch', one_of: ['batch', 'never'], description: 'file: fdatasync after every batch (a record acknowledged is on disk), or leave it to the OS.' }),
@@ -66,10 +66,15 @@ export const fields = {
   }),
   signing_key_id: string({ default: 'k1', len_min: 1, len_max: 64, description: 'Names the key in every record, so keys can be rotated (A-Z a-z 0-9 _ . -).' }),
   // Kong fills the other fields of the default sink with their defaults
-  sinks: array(sink, { default: [{ type: 'stdout' } as never], len_min: 1, description: 'Destinations, all at once; each has its own queue, retries and disk buffer.' }),
+  sinks: array(sink, {
+    default: [{ type: 'file' } as never],
+    len_min: 1,
+    description:
+      'Destinations, all at once; each has its own queue, retries and disk buffer. The default writes llm-audit/audit.jsonl in the Kong prefix. stdout lines reach Kong\'s error log only at log_level info (Kong logs plugin-server output at info) and are cut at 4 KiB there: use it only for development.',
+  }),
   spill_dir: string({
     description:
-      'Directory for the disk buffers of sinks that stay down (one folder per sink). Default: llm-audit-spill in the Kong prefix. Records there are replayed in order when the sink recovers, also after a restart.',
+      'Directory for the disk buffers of sinks that stay down (one folder per sink). Default: llm-audit/spill in the Kong prefix. Records there are replayed in order when the sink recovers, also after a restart.',
   }),
   spill_max_bytes: integer({
     default: 1073741824,
@@ -85,7 +90,7 @@ export const fields = {
   }),
   max_value_bytes: integer({ default: 1024, between: [16, 65536], description: 'Longest header or query value written (cut UTF-8 safe).' }),
   metrics: boolean({ default: true, description: 'Serve Prometheus metrics from this plugin server.' }),
-  metrics_host: string({ default: '0.0.0.0', description: 'Interface the metrics endpoint listens on (127.0.0.1 outside a container).' }),
+  metrics_host: string({ default: '127.0.0.1', description: 'Interface the metrics endpoint listens on (0.0.0.0 in a container, for Prometheus in another one).' }),
   metrics_port: integer({ default: 9464, between: [1, 65535], description: 'Port of GET /metrics (one endpoint per plugin server: every instance must name the same).' }),
   metrics_top_consumers: integer({ default: 100, between: [1, 10000], description: 'Consumers with their own metric label; later ones count as "other".' }),
   metrics_top_tenants: integer({ default: 50, between: [1, 10000], description: 'Tenants with their own metric label; later ones count as "other".' }),

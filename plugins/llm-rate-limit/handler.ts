@@ -27,6 +27,7 @@
  * Kong fails open when a handler throws, so access runs under failClosed: an error
  * answers 500 and no request passes unlimited by accident.
  */
+import { flushDeferredLogs } from '../shared/deferred-log';
 import { failClosed } from '../shared/fail-closed';
 import { CTX_KEYS, type ReceivedIdentity } from '../shared/marks';
 import { internalError, reject, type Rejection } from '../shared/openai-error';
@@ -104,7 +105,12 @@ export class LlmRateLimitHandler {
   }
 
   async access(kong: KongPdk): Promise<void> {
-    await failClosed(kong, PLUGIN_NAME, (k) => this.limit(k));
+    await failClosed(kong, PLUGIN_NAME, async (k) => {
+      // a store fault or recovery since the last request (no call when there is none);
+      // first: nothing may follow a kong.response.exit in the same phase
+      await flushDeferredLogs(k);
+      await this.limit(k);
+    });
   }
 
   private async limit(kong: KongPdk): Promise<void> {

@@ -6,9 +6,10 @@
  * - one Redis client and FaultTolerantStore per connection setting (fingerprint), made
  *   on first use and kept for the process's life: Kong drops instances without a close
  *   hook, and a client per instance would leak connections on every config reload.
- * Store faults are logged to stderr (Kong merges a plugin server's stderr into its error
- * log), at most once per interval with a count, without keys or credentials.
+ * Store faults are logged through Kong's error log by the next request (deferred-log.ts),
+ * at most once per interval with a count, without keys or credentials.
  */
+import { deferLog } from '../shared/deferred-log';
 import { configFingerprint } from '../shared/per-config';
 import { safeError } from '../shared/safe-error';
 import {
@@ -33,8 +34,11 @@ export function localStore(): LocalStore {
   return (local ??= new LocalStore());
 }
 
+/** To Kong's error log with the next request (deferred-log.ts), and to stderr (Kong's info level). */
 function logLine(level: 'error' | 'notice', event: string, fields: Record<string, unknown>): void {
-  process.stderr.write(`${JSON.stringify({ level, plugin: PLUGIN, event, ...fields })}\n`);
+  const line = JSON.stringify({ level, plugin: PLUGIN, event, ...fields });
+  if (level === 'error') deferLog(line);
+  process.stderr.write(`${line}\n`);
 }
 
 function hostPort(where: string, s: string): RedisHost {

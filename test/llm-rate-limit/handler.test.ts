@@ -364,6 +364,8 @@ describe('llm-rate-limit through the bridge', () => {
     expect(err).toBeInstanceOf(OpenAI.InternalServerError);
     expect(err.status).toBe(503);
     expect(err.code).toBe('rate_limit_store_unavailable');
+    // the fault reached Kong's error log (not only the server's stderr, which Kong logs at info)
+    expect(bridge.logs.some((l) => l.level === 'err' && l.plugin === PLUGIN && l.message.includes('"event":"store_unavailable"'))).toBe(true);
 
     await redis.start();
     // the client reconnects in the background (backoff up to 2 s)

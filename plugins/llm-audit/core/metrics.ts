@@ -143,12 +143,13 @@ export class BoundedLabel {
     private readonly onOverflow: (dimension: string) => void = () => undefined,
   ) {}
 
-  /** The label for `value` (already sanitized); `unknown` for null. */
-  label(value: string | null): string {
+  /** The label for `value` (already sanitized); `unknown` for null. `admit` false: an
+   * admitted value keeps its label, a new one is `other` and takes no slot. */
+  label(value: string | null, admit = true): string {
     if (value === null) return UNKNOWN;
     // the two reserved words are labels of their own and take no slot
     if (value === OTHER || value === UNKNOWN || this.admitted.has(value)) return value;
-    if (this.admitted.size < this.limit) {
+    if (admit && this.admitted.size < this.limit) {
       this.admitted.add(value);
       return value;
     }
@@ -363,7 +364,10 @@ export class AuditMetrics {
   private count(r: AuditRecord): void {
     const consumer = this.consumers.label(sanitizeLabelValue(r.consumer));
     const tenant = this.tenants.label(sanitizeLabelValue(r.tenant));
-    const model = this.models.label(normalizeModel(r.request.model));
+    // a model name is the client's text: only one OpenAI answered for (2xx) takes a label
+    // slot, so made-up names cannot push the real models into `other`
+    const served = r.response.source === 'upstream' && r.response.status !== null && r.response.status >= 200 && r.response.status < 300;
+    const model = this.models.label(normalizeModel(r.request.model), served);
     const route = this.routes.label(sanitizeLabelValue(r.route.name ?? r.route.id));
     const stream = r.request.stream === null ? UNKNOWN : String(r.request.stream);
 

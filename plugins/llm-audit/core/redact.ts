@@ -42,6 +42,21 @@ export const SENSITIVE_NAMES: readonly string[] = [
   'apikey',
   'access_token',
   'client_secret',
+  // other gateways' and clouds' credential headers and parameters a client may send
+  'x-auth-token',
+  'x-access-token',
+  'x-goog-api-key',
+  'ocp-apim-subscription-key',
+  'x-functions-key',
+  'x-amz-security-token',
+  'refresh_token',
+  'id_token',
+  'token',
+  'key',
+  'password',
+  'secret',
+  'signature',
+  'sig',
 ];
 
 const SECRETS: ReadonlySet<string> = new Set(SECRET_TYPES);

@@ -53,12 +53,17 @@ export class DeliveryQueue {
   private deadline = Infinity;
   private waiting: { kind: Wait; wake: () => void } | null = null;
   private readonly done: Promise<void>;
+  /** Resolves when close()'s deadline passes: a send still in flight then is cut short
+   * (its batch spilled), so a shutdown never waits a send's own timeout. */
+  private readonly deadlineHit: Promise<void>;
+  private hitDeadline: () => void = () => undefined;
   private readonly c = { queued: 0, sent: 0, retried: 0, spilled: 0, dropped: 0, replayed: 0 };
 
   constructor(
     private readonly sink: AuditSink,
     private readonly opts: DeliveryOptions,
   ) {
+    this.deadlineHit = new Promise((resolve) => (this.hitDeadline = resolve));
     this.done = this.run().catch((e) => this.report(`delivery to ${sink.name} stopped: ${(e as Error).message}`));
   }
 
@@ -90,6 +95,7 @@ export class DeliveryQueue {
   async close(deadline_ms: number): Promise<DeliveryCounters> {
     this.closing = true;
     this.deadline = Date.now() + Math.max(0, deadline_ms);
+    setTimeout(this.hitDeadline, Math.max(0, deadline_ms)).unref();
     this.poke('urgent');
     await this.done;
     await this.sink.close().catch(() => undefined);
@@ -278,7 +284,9 @@ export class DeliveryQueue {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${this.opts.send_timeout_ms} ms`)), this.opts.send_timeout_ms);
       });
-      await Promise.race([Promise.resolve().then(() => this.sink.send(batch)), timeout]);
+      const cut = this.deadlineHit.then(() => Promise.reject(new Error('shutdown deadline')));
+      cut.catch(() => undefined); // a send that ends first leaves it unobserved
+      await Promise.race([Promise.resolve().then(() => this.sink.send(batch)), timeout, cut]);
       return 'sent';
     } catch (e) {
       const err = e as { retriable?: unknown; message?: unknown };

@@ -18,6 +18,7 @@
  * but never corrupt lines (O_APPEND), yet rotation would race. Use one file per server.
  */
 import fs = require('fs');
+import path = require('path');
 import { batchBytes, SinkError, type AuditSink } from './sink';
 
 export interface FileSinkOptions {
@@ -67,6 +68,8 @@ export class FileSink implements AuditSink {
   /** Owner-only (0600): the records are redacted, but still who asked what at what cost. */
   private async open(): Promise<void> {
     if (this.handle) return;
+    // the default path is a folder of its own in the Kong prefix: made on first use
+    await fs.promises.mkdir(path.dirname(this.opts.path), { recursive: true, mode: 0o700 });
     this.handle = await fs.promises.open(this.opts.path, 'a', 0o600);
     this.size = (await this.handle.stat()).size;
   }

@@ -52,6 +52,24 @@ describe('DeliveryQueue', () => {
     await q.close(100);
   });
 
+  it('on close, cuts a send still in flight at the deadline and keeps its batch and the rest on disk', async () => {
+    const hang = { name: 'hang', send: () => new Promise<void>(() => undefined), close: async () => undefined };
+    // a send's own timeout far past the deadline: only the deadline can end it
+    const q = new DeliveryQueue(hang, options({ send_timeout_ms: 60_000, batch_max_wait_ms: 0, batch_max_records: 10 }));
+    for (const i of sequence(100)) q.enqueue(line(i));
+    await new Promise((r) => setTimeout(r, 50)); // the first batch is in flight
+    const t0 = Date.now();
+    const c = await q.close(300);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(c).toMatchObject({ queued: 100, spilled: 100, dropped: 0, memory_depth: 0, spill_depth: 100 });
+    // a new queue on the same directory (the next process) delivers all of them, in order
+    const sink = new TestSink();
+    const next = new DeliveryQueue(sink, options());
+    await until(() => sink.received.length === 100);
+    expect(sink.received.map(lineNumber)).toEqual(sequence(100));
+    await next.close(1000);
+  });
+
   it('never waits in enqueue, even when the sink never answers', async () => {
     const hang = { name: 'hang', send: () => new Promise<void>(() => undefined), close: async () => undefined };
     const q = new DeliveryQueue(hang, options({ spill: null, send_timeout_ms: 50, batch_max_wait_ms: 0 }));

@@ -70,14 +70,24 @@ describe('FileSink', () => {
   });
 
   it('fails retriably when the file cannot be written, and writes again once it can', async () => {
-    const sub = path.join(dir, 'missing');
+    // its folder is made on first use; a file in the folder's place cannot be worked around
+    const sub = path.join(dir, 'blocked');
+    fs.writeFileSync(sub, 'not a folder');
     const p = path.join(sub, 'audit.log');
     const sink = new FileSink({ path: p, max_bytes: 1000, keep: 1 });
-    await expect(sink.send([rec(1)])).rejects.toMatchObject({ retriable: true, message: 'file: write failed (ENOENT)' });
-    fs.mkdirSync(sub);
+    await expect(sink.send([rec(1)])).rejects.toMatchObject({ retriable: true, message: expect.stringMatching(/^file: write failed \((EEXIST|ENOTDIR)\)$/) });
+    fs.rmSync(sub);
     await sink.send([rec(2)]);
     await sink.close();
     expect(read(p)).toBe(`${rec(2)}\n`);
+  });
+
+  it('makes the folder of its path', async () => {
+    const p = path.join(dir, 'a', 'b', 'audit.log');
+    const sink = new FileSink({ path: p, max_bytes: 1000, keep: 1 });
+    await sink.send([rec(1)]);
+    await sink.close();
+    expect(read(p)).toBe(`${rec(1)}\n`);
   });
 
   it('refuses a config with no size bound', () => {
