@@ -21,10 +21,14 @@ import { Recorder } from './core/sinks/recorder';
 const PLUGIN = 'llm-audit';
 const KEY = `base64:${crypto.randomBytes(32).toString('base64')}`;
 const CLIENT_SECRET = 'sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd';
+/** The client's gateway key (llm-auth) and the company's OpenAI key llm-auth puts in its place. */
+const ALICE_KEY = 'sk-llm-audit-alice-0123456789abcdefghijklmnopqrstuvwx';
+const COMPANY_KEY = 'sk-company-upstream-key-0123456789abcdefghijklmnopqr';
+const sha256 = (x: string) => 'sha256:' + crypto.createHash('sha256').update(x).digest('hex');
 const chat = (content: string) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content }] });
 
 function yml(dir: string, opts: { recorderUrl?: string; metricsPort?: number; waitMs: number; namespace: string }): string {
-  const postFunction = ['    plugins:', '      - name: post-function', ...postFunctionConfig(readLuaSources(), ['llm_guard', 'llm_rate_limit'], '        ')].join('\n');
+  const postFunction = ['    plugins:', '      - name: post-function', ...postFunctionConfig(readLuaSources(), ['llm_auth', 'llm_guard', 'llm_rate_limit'], '        ')].join('\n');
   const http = opts.recorderUrl ? `\n                - { type: http, url: "${opts.recorderUrl}/ingest", preset: json_array, timeout_ms: 2000 }` : '';
   return `_format_version: "3.0"
 services:
@@ -36,6 +40,11 @@ ${postFunction}
         paths: [/v1]
         strip_path: true
         plugins:
+          - name: llm-auth
+            config:
+              openai_api_key: "{vault://env/openai-api-key}"
+              api_keys:
+                - { id: alice-key, key_hash: "${sha256(ALICE_KEY)}", consumer: alice, tenant: acme, scopes: [chat] }
           - name: llm-guard
             config: {}
           - name: llm-rate-limit
@@ -44,7 +53,7 @@ ${postFunction}
               key_by: header
               header_name: x-team
               limits:
-                - { id: rpm, unit: requests, limit: 2, window_seconds: 60 }
+                - { id: rpm, unit: requests, limit: 3, window_seconds: 60 }
           - name: llm-audit
             config:
               signing_key: "{vault://env/llm-audit-test-key}"
@@ -55,6 +64,8 @@ ${postFunction}
               metrics_port: ${opts.metricsPort ?? 9464}
               sinks:
                 - { type: file, path: ${path.join(dir, 'audit.jsonl')} }${http}
+consumers:
+  - username: alice
 `;
 }
 
@@ -79,7 +90,7 @@ describe('llm-audit through the bridge', () => {
     await recorder.start();
     metricsPort = await sparePort();
     env = await bridgeWithYml(yml(dir, { recorderUrl: recorder.url, metricsPort, waitMs: 20, namespace: `audit-${crypto.randomBytes(4).toString('hex')}` }), {
-      env: { LLM_AUDIT_TEST_KEY: KEY },
+      env: { LLM_AUDIT_TEST_KEY: KEY, OPENAI_API_KEY: COMPANY_KEY },
     });
   });
   afterAll(async () => {
@@ -89,61 +100,67 @@ describe('llm-audit through the bridge', () => {
   });
 
   it('writes one chained, schema-valid, redacted record per request to every sink, in one PDK call per log event', async () => {
-    const sdk = new OpenAI({ apiKey: 'sk-client', baseURL: `${env.bridge.url}/v1`, maxRetries: 0, defaultHeaders: { 'x-team': 'a', 'x-api-key': CLIENT_SECRET } });
+    const sdk = new OpenAI({ apiKey: ALICE_KEY, baseURL: `${env.bridge.url}/v1`, maxRetries: 0, defaultHeaders: { 'x-team': 'a', 'x-debug-note': `forwarded ${CLIENT_SECRET}` } });
     await sdk.chat.completions.create(chat('Write to jane.doe@example.com about the launch.'));
-    await sdk.chat.completions.create(chat('hello'));
+    const stream = await sdk.chat.completions.create({ ...chat('hello'), stream: true });
+    for await (const _ of stream) void _;
+    await sdk.chat.completions.create(chat('third'));
     const refused = await sdk.chat.completions.create(chat('one too many')).catch((e) => e);
     expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
     await env.bridge.drainLogPhase();
 
     const file = path.join(dir, 'audit.jsonl');
-    const lines = await linesOf(file, 3);
-    expect(lines).toHaveLength(3);
+    const lines = await linesOf(file, 4);
+    expect(lines).toHaveLength(4);
     const records = lines.map((l) => JSON.parse(l));
     for (const r of records) expect(schemaCheck(r)).toBe(true);
 
     // tamper evidence: the chain verifies with the key, and an edit is found
-    expect(verifyChain(lines, parseKeyFile(KEY, 'k1'))).toMatchObject({ ok: true, verified: 3 });
+    expect(verifyChain(lines, parseKeyFile(KEY, 'k1'))).toMatchObject({ ok: true, verified: 4 });
     const edited = [...lines];
     edited[1] = edited[1].replace('"status":200', '"status":201');
     expect(verifyChain(edited, parseKeyFile(KEY, 'k1')).issues.map((i) => [i.kind, i.line])).toEqual([['edited', 2]]);
 
-    // no secret of the client, no personal data of the prompt
+    // no secret of the client, not the company key llm-auth put in Authorization, no personal data of the prompt
     const text = fs.readFileSync(file, 'utf8');
-    expect(text).not.toContain(CLIENT_SECRET);
-    expect(text).not.toContain('jane.doe@example.com');
+    for (const secret of [CLIENT_SECRET, ALICE_KEY, COMPANY_KEY, 'jane.doe@example.com']) expect(text).not.toContain(secret);
 
-    const [first, , third] = records;
+    const [first, streamed, , refusedRecord] = records;
+    expect(first).toMatchObject({ consumer: 'alice', tenant: 'acme', credential_id: 'alice-key', auth_method: 'api_key' });
+    // the stream asked for its usage (llm-guard), the body_filter read it: exact
+    expect(streamed).toMatchObject({ request: { stream: true }, tokens: { completion_method: 'exact', usage_source: 'stream' } });
     expect(first).toMatchObject({
       request: { method: 'POST', endpoint: 'chat.completions', model: 'gpt-4o-mini', stream: false },
       response: { status: 200, source: 'upstream' },
       tokens: { prompt_method: 'exact', completion_method: 'exact', usage_source: 'response' },
       cost: { basis: 'exact', known: true },
-      rate_limit: { allowed: true, key_by: 'header', limits: [{ id: 'rpm', unit: 'requests', limit: 2, remaining: 1 }] },
+      rate_limit: { allowed: true, key_by: 'header', limits: [{ id: 'rpm', unit: 'requests', limit: 3, remaining: 2 }] },
       guard: { request_findings: { email: 1 } },
     });
-    expect(first.request.headers['x-api-key']).toBe('[REDACTED]');
+    // a header whose name says nothing: the secret detectors found the key in its value
+    expect(first.request.headers['x-debug-note']).toMatch(/^forwarded \[REDACTED:openai_key\]$/);
     expect(first.tokens.total).toBeGreaterThan(0);
-    expect(third).toMatchObject({
+    expect(refusedRecord).toMatchObject({
       response: { status: 429, source: 'gateway', error_type: 'rate_limit_error' },
       rate_limit: { allowed: false, refused_by: 'rpm' },
       tokens: { completion: null },
     });
 
     // the same records at the HTTP sink
-    for (let i = 0; i < 100 && recorder.requests.flatMap((r) => JSON.parse(r.body)).length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && recorder.requests.flatMap((r) => JSON.parse(r.body)).length < 4; i++) await new Promise((r) => setTimeout(r, 50));
+    for (const r of recorder.requests) for (const secret of [CLIENT_SECRET, ALICE_KEY, COMPANY_KEY]) expect(r.body).not.toContain(secret);
     expect(recorder.requests.flatMap((r) => JSON.parse(r.body) as unknown[])).toEqual(records);
 
     const logCalls = env.bridge.traces.map((t) => t.pdkCalls.filter((c) => c.plugin === PLUGIN).map((c) => c.method));
     expect(logCalls[0]).toEqual(['kong.log.serialize', 'kong.node.get_id']);
-    expect(logCalls.slice(1)).toEqual([['kong.log.serialize'], ['kong.log.serialize']]);
+    expect(logCalls.slice(1)).toEqual([['kong.log.serialize'], ['kong.log.serialize'], ['kong.log.serialize']]);
   });
 
   it('serves Prometheus metrics from the plugin server', async () => {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     expect(res.status).toBe(200);
     const body = await res.text();
-    expect(body).toMatch(/^llm_requests_total\{.*status="200".*\} 2$/m);
+    expect(body).toMatch(/^llm_requests_total\{.*status="200".*\} 3$/m);
     expect(body).toMatch(/^llm_rate_limit_rejections_total\{limit_id="rpm",unit="requests"\} 1$/m);
   });
 });
@@ -153,8 +170,8 @@ describe('llm-audit on SIGTERM', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llm-audit-term-'));
     try {
       // a batch waits a minute: only the shutdown flush can write these records now
-      const env = await bridgeWithYml(yml(dir, { waitMs: 60000, namespace: `term-${crypto.randomBytes(4).toString('hex')}` }), { env: { LLM_AUDIT_TEST_KEY: KEY } });
-      const sdk = new OpenAI({ apiKey: 'sk-client', baseURL: `${env.bridge.url}/v1`, maxRetries: 0, defaultHeaders: { 'x-team': 't' } });
+      const env = await bridgeWithYml(yml(dir, { waitMs: 60000, namespace: `term-${crypto.randomBytes(4).toString('hex')}` }), { env: { LLM_AUDIT_TEST_KEY: KEY, OPENAI_API_KEY: COMPANY_KEY } });
+      const sdk = new OpenAI({ apiKey: ALICE_KEY, baseURL: `${env.bridge.url}/v1`, maxRetries: 0, defaultHeaders: { 'x-team': 't' } });
       await sdk.chat.completions.create(chat('one'));
       await sdk.chat.completions.create(chat('two'));
       await env.bridge.drainLogPhase();
