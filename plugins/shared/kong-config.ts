@@ -28,6 +28,9 @@ export function entries(fields: KongFieldList): Array<[string, KongField]> {
   });
 }
 
+/** The member Kong adds to a table whose vault references it resolved. */
+const REFS = '$refs';
+
 export interface ValidateOpts {
   allowReferences: boolean;
 }
@@ -116,8 +119,13 @@ export function validateValue(field: KongField, v: unknown, where: string, opts:
 
 function missing(field: KongField, where: string, opts: ValidateOpts): { value: unknown; errors: string[] } {
   if (field.default !== undefined) return { value: structuredClone(field.default), errors: [] };
+  // a record field is required unless it says `required: false` (kong/db/schema/entity.lua
+  // make_records_required), and a missing one is filled from its fields' defaults
+  if (field.type === 'record') {
+    if (field.required === false) return { value: null, errors: [] };
+    return processFields(field.fields as KongFieldList, {}, where, opts);
+  }
   if (field.required !== true) return { value: null, errors: [] };
-  if (field.type === 'record') return processFields(field.fields as KongFieldList, {}, where, opts);
   return { value: undefined, errors: [`${where}: required field missing`] };
 }
 
@@ -135,7 +143,8 @@ function processFields(fields: KongFieldList, input: Record<string, unknown>, wh
     errors.push(...r.errors);
     if (r.value !== undefined) out[name] = r.value;
   }
-  for (const k of Object.keys(input)) if (!known.has(k)) errors.push(`${where}.${k}: unknown field`);
+  // `$refs`: the vault references Kong resolved in this table (schema/init.lua), not a field
+  for (const k of Object.keys(input)) if (!known.has(k) && k !== REFS) errors.push(`${where}.${k}: unknown field`);
   return { value: out, errors };
 }
 

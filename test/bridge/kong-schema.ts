@@ -117,7 +117,17 @@ export function resolveReferences(value: unknown, env: NodeJS.ProcessEnv, unreso
   }
   if (Array.isArray(value)) return value.map((v) => resolveReferences(v, env, unresolved));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveReferences(v, env, unresolved)]));
+    // Kong keeps what it resolved in a `$refs` member of each table that held a reference
+    // (schema/init.lua process_auto_fields: `value["$refs"] = refs`), and plugins see it
+    const refs: Record<string, string> = {};
+    const out = Object.fromEntries(
+      Object.entries(value).map(([k, v]) => {
+        if (isReference(v)) refs[k] = v;
+        return [k, resolveReferences(v, env, unresolved)];
+      }),
+    );
+    if (Object.keys(refs).length > 0) out.$refs = refs;
+    return out;
   }
   return value;
 }

@@ -64,7 +64,7 @@ describe('schema check', () => {
     expect(errors).toHaveLength(8);
   });
 
-  it('fills defaults like Kong: defaults, null for optional fields, nested required records', () => {
+  it('fills defaults like Kong: defaults, null for optional fields, records required unless they say otherwise', () => {
     const fields = [
       { a: { type: 'string', default: 'x', description: 'Has a default value.' } },
       { b: { type: 'string', description: 'Optional, no default.' } },
@@ -75,7 +75,11 @@ describe('schema check', () => {
           fields: [{ n: { type: 'integer', default: 3, description: 'Nested default value.' } }],
         },
       },
-      { opt: { type: 'record', fields: [{ m: { type: 'integer', default: 1, description: 'Nested default value.' } }] } },
+      // Kong makes a record field with `required` unset required (entity.lua make_records_required):
+      // filled from its fields' defaults; only `required: false` leaves it null (a real Kong 3.10
+      // refused kong.yml over a record with required fields and `required` unset)
+      { unset: { type: 'record', fields: [{ m: { type: 'integer', default: 1, description: 'Nested default value.' } }] } },
+      { opt: { type: 'record', required: false, fields: [{ m: { type: 'integer', required: true, description: 'Nested required value.' } }] } },
       {
         list: {
           type: 'array',
@@ -85,13 +89,22 @@ describe('schema check', () => {
       },
     ];
     expect(processConfig(fields as never, { list: [{}] })).toEqual({
-      config: { a: 'x', b: null, r: { n: 3 }, opt: null, list: [{ k: 'd' }] },
+      config: { a: 'x', b: null, r: { n: 3 }, unset: { m: 1 }, opt: null, list: [{ k: 'd' }] },
       errors: [],
     });
     expect(processConfig(fields as never, { b: 5, extra: 1 }).errors).toEqual([
       'config.b: expected a string',
       'config.extra: unknown field',
     ]);
+  });
+
+  it('ignores the `$refs` member Kong leaves in every table whose vault references it resolved', () => {
+    const fields = [
+      { r: { type: 'record', required: true, fields: [{ key: { type: 'string', referenceable: true, description: 'May come from a vault.' } }] } },
+      { list: { type: 'array', default: [], elements: { type: 'record', fields: [{ k: { type: 'string', referenceable: true, description: 'May come from a vault.' } }] } } },
+    ];
+    const resolved = { r: { key: 'v', $refs: { key: '{vault://env/a}' } }, list: [{ k: 'w', $refs: { k: '{vault://env/b}' } }], $refs: {} };
+    expect(processConfig(fields as never, resolved).errors).toEqual([]);
   });
 
   it('accepts a vault reference only in a referenceable field', () => {
