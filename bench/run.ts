@@ -4,7 +4,7 @@
  *
  *   npm run bench                          all of them, one after the other
  *   node dist/bench/run.js guard-core      some: auth, guard-core, guard-bridge, rate-limit,
- *                                          rate-limit-bridge
+ *                                          rate-limit-bridge, audit
  *
  * auth.ts          llm-auth through the bridge (BENCH_REQUESTS, default 3000)
  * guard.ts         llm-guard's runGuard vs prompt size on this thread (BENCH_GUARD_SECONDS),
@@ -16,6 +16,11 @@
  * rate-limit-bridge.ts  llm-rate-limit through the bridge, alone and behind llm-guard and
  *                  llm-auth, policy local and redis, with PDK calls per request
  *                  (BENCH_RL_BRIDGE_REQUESTS, default 2000; the same Redis)
+ * audit.ts         llm-audit's log-phase work on this thread (record, chain, JSON, enqueue) into
+ *                  a file and an HTTP sink, delivery end to end and metrics observe
+ *                  (BENCH_AUDIT_RECORDS, BENCH_AUDIT_ROUNDS, BENCH_AUDIT_CHUNK), then llm-audit
+ *                  through the bridge, alone and behind llm-auth + llm-guard + llm-rate-limit,
+ *                  with PDK calls per request (BENCH_AUDIT_BRIDGE_REQUESTS, default 2000)
  *
  * Bridge benches (harness.ts): the gateway (bridge, plugin servers, mock upstream)
  * runs in a child process, so the load generator does not share its event loop; a
@@ -23,6 +28,7 @@
  * every load loop is bounded by its request count and BENCH_MAX_SECONDS (60), and
  * traffic stays on loopback.
  */
+import { benchAudit } from './audit';
 import { benchAuth } from './auth';
 import { benchGuardBridge, benchGuardCore } from './guard';
 import { benchRateLimit } from './rate-limit';
@@ -37,6 +43,7 @@ const BENCHES: Record<string, () => Promise<number> | number> = {
   'guard-bridge': benchGuardBridge,
   'rate-limit': benchRateLimit,
   'rate-limit-bridge': benchRateLimitBridge,
+  audit: benchAudit,
 };
 
 async function main(): Promise<void> {

@@ -34,6 +34,20 @@ export const PLUGIN_NAME = 'llm-audit';
 /** Log-phase failures are logged at most this often. */
 const ERROR_INTERVAL_MS = 30_000;
 
+/** The record settings of one config (also what bench/audit.ts measures with). */
+export function recordSettings(config: LlmAuditConfig): RecordSettings {
+  return {
+    redactor: compileValueRedactor(compileRedactionPolicy({}), config.redact_header_names),
+    prices: compilePriceTable(config.prices, { default_price: config.default_price }),
+    max_value_bytes: config.max_value_bytes,
+    headers: config.headers,
+    // prompt and answer texts are not in what the log phase can read: never captured here
+    capture_prompt: false,
+    capture_answer: false,
+    capture_max_bytes: 0,
+  };
+}
+
 type Ready = { ok: true; settings: RecordSettings; chain: AuditChain; outputs: AuditOutput[]; metrics: AuditMetrics | null };
 
 type Obj = Record<string, unknown>;
@@ -47,16 +61,7 @@ export class LlmAuditHandler {
   constructor(raw: unknown) {
     this.state = configureInstance<LlmAuditConfig, Ready>(PLUGIN_NAME, Schema, raw, (config) => ({
       ok: true,
-      settings: {
-        redactor: compileValueRedactor(compileRedactionPolicy({}), config.redact_header_names),
-        prices: compilePriceTable(config.prices, { default_price: config.default_price }),
-        max_value_bytes: config.max_value_bytes,
-        headers: config.headers,
-        // prompt and answer texts are not in what the log phase can read: never captured here
-        capture_prompt: false,
-        capture_answer: false,
-        capture_max_bytes: 0,
-      },
+      settings: recordSettings(config),
       chain: chainFor(config.signing_key_id, decodeKey(config.signing_key)),
       outputs: config.sinks.map((s, i) => outputFor(s, config, `sinks[${i}]`)),
       metrics: config.metrics ? metricsFor(config) : null,
