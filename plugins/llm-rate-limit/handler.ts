@@ -148,7 +148,7 @@ export class LlmRateLimitHandler {
         allowed: result.allowed,
         key_by: caller.keyBy,
         limit_set: set.name,
-        store: result.reservation?.source ?? storeName(config),
+        store: result.source,
         limits: logLimits(result.limits),
         reserved: result.allowed ? { tokens: amounts.tokens ?? 0, usd_micros: amounts.usd ?? 0 } : { tokens: 0, usd_micros: 0 },
       },
@@ -255,5 +255,3 @@ export class LlmRateLimitHandler {
     }
   }
 }
-
-const storeName = (config: LlmRateLimitConfig): string => config.policy;

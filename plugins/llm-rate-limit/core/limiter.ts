@@ -52,6 +52,8 @@ export interface CheckResult {
   retryAfterMs: number | null;
   /** Admitted: what to pass to `adjust`. Refused: null (nothing was charged). */
   reservation: Reservation | null;
+  /** The store that decided ('local' when a Redis fault fell back to this node's counters). */
+  source: string;
 }
 
 const isAmount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -88,14 +90,14 @@ export class RateLimiter {
     if (!r.allowed) {
       let retry: number | null = 0;
       for (const x of limits) if (!x.allowed) retry = retry === null || x.retryAfterMs === null ? null : Math.max(retry, x.retryAfterMs);
-      return { allowed: false, limits, retryAfterMs: retry, reservation: null };
+      return { allowed: false, limits, retryAfterMs: retry, reservation: null, source: r.source };
     }
     const key = keyAt(keys, 0);
     const charges = this.limits.map((l, i) => {
       const own = keyAt(keys, i);
       return own === key ? { id: l.id, unit: l.unit, amount: wanted[i], bucket: r.results[i].bucket } : { id: l.id, unit: l.unit, amount: wanted[i], bucket: r.results[i].bucket, key: own };
     });
-    return { allowed: true, limits, retryAfterMs: 0, reservation: { key, source: r.source, at: r.now, charges } };
+    return { allowed: true, limits, retryAfterMs: 0, reservation: { key, source: r.source, at: r.now, charges }, source: r.source };
   }
 
   /**

@@ -38,7 +38,7 @@ describe('rateLimitHeaders', () => {
 });
 
 describe('refusal', () => {
-  const result = (limits: LimitResult[]): CheckResult => ({ allowed: false, limits, retryAfterMs: 1, reservation: null });
+  const result = (limits: LimitResult[]): CheckResult => ({ allowed: false, limits, retryAfterMs: 1, reservation: null, source: 'local' });
   it('names the limit that can never fit first, in OpenAI words, with type tokens', () => {
     const r = refusal(result([lim('rpm', 'requests', 60, 0, 1000, false, 1000), lim('tpm', 'tokens', 100, 100, 0, false, null)]), { requests: 1, tokens: 500, usd: 0 }, {});
     expect(r).toMatchObject({ status: 429, type: 'tokens', code: 'rate_limit_exceeded' });
