@@ -49,7 +49,8 @@ export interface DeliveryCounters {
   queued: number;
   /** Delivered straight from memory. */
   sent: number;
-  /** Records sent again after a failed attempt. */
+  /** Records sent again after a failed attempt: a retriable failure, a refused batch
+   * sent again in halves, the items a per-record answer asked to retry. */
   retried: number;
   spilled: number;
   dropped: number;

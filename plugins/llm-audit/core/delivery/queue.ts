@@ -8,6 +8,27 @@
  * records to the spill's end; the spill is replayed first. So records reach the sink in
  * `enqueue` order (one batch in flight at a time), at least once: a batch whose send
  * failed in a way the sink could not tell from success (a timeout) is sent again.
+ * One exception: a sink that answers per record (`_bulk`, see sink.ts) may take the
+ * later records of a batch and ask to retry an earlier one; only that one is sent
+ * again, after them.
+ *
+ * Refusals. A batch the destination refuses as content (a non-retriable SinkError
+ * without per-record outcomes: HTTP 400/413/422) is usually refused for one record, so
+ * it is sent again in two halves, first half first, each split again while refused,
+ * down to single records: only a record refused on its own is dropped. Each send
+ * either settles records or splits a part in two, so a batch of n costs at most 2n - 1
+ * sends besides retries; one bad record in n costs at most 2 ceil(log2(n)) + 1. A 413
+ * (too large) is handled the same way: halves are smaller. The parts of a batch still
+ * to send are kept in order, and a retriable failure of one part follows the rules of
+ * a whole batch: from memory, the part is retried with backoff, and when the queue
+ * gives up (`attempts_before_spill`, memory over its bound, the close deadline) every
+ * part still unsent goes to the spill (empty then: memory is sent only while it is) in
+ * order, to be replayed as one batch and split again there if it is still refused;
+ * from the spill, the parts stay in memory across backoffs and the spill is consumed
+ * once all parts are settled (a restart meanwhile replays the whole batch: at least
+ * once). A sink that answers per record settles each record itself: its delivered
+ * records are counted (sent or replayed), its refused ones dropped one by one, and
+ * only its records to retry stay, as the first part, under the retry rules above.
  *
  * Bounds and losses, each counted in `dropped` and reported through `on_drop`:
  * - memory holds at most `memory_max_records` / `memory_max_bytes`; past that, with a
@@ -15,14 +36,14 @@
  *   (meanwhile memory may grow to twice the bound; beyond that records are dropped,
  *   `memory_full`); without a spill, records past the bound are dropped at once;
  * - the spill's `max_bytes` (`spill_full`), a spill the disk refuses (`spill_error`);
- * - a batch the destination refuses as content, HTTP 400/413/422 (`refused`);
+ * - a record the destination refuses as content on its own (`refused`, see above);
  * - at `close`, memory that neither the sink nor a spill took by the deadline
  *   (`shutdown`; only without a spill or when the spill is full).
  * `enqueue` never waits: it appends to memory and at most wakes the pump.
  * A send that does not settle within `send_timeout_ms` counts as failed (the sink may
  * still deliver it: at least once).
  */
-import type { AuditSink } from '../sinks/sink';
+import type { AuditSink, RecordOutcome } from '../sinks/sink';
 import { backoffDelay } from './backoff';
 import type { DeliveryCounters, DeliveryOptions, DropReason } from './options';
 import { SpillBuffer } from './spill';
@@ -35,7 +56,22 @@ interface Item {
   at: number;
 }
 
-type Outcome = 'sent' | 'refused' | 'failed';
+/** How one send ended: `partial` when the sink answered per record (sink.ts). */
+type Outcome = { kind: 'sent' } | { kind: 'refused'; why: string } | { kind: 'failed' } | { kind: 'partial'; records: readonly RecordOutcome[]; why: string };
+
+/** A contiguous-in-order part of a batch still to send; `resend`: its records were in an earlier send. */
+interface Part {
+  lines: string[];
+  resend: boolean;
+}
+
+/** A spilled batch being delivered: how many records `peek` returned, and the parts not yet settled. */
+interface Replay {
+  records: number;
+  parts: Part[];
+}
+
+const OUTCOMES: ReadonlySet<unknown> = new Set<RecordOutcome>(['delivered', 'retry', 'refused']);
 /** What may end a wait of the pump (see `poke`). */
 type Wait = 'records' | 'urgent';
 
@@ -57,6 +93,8 @@ export class DeliveryQueue {
    * (its batch spilled), so a shutdown never waits a send's own timeout. */
   private readonly deadlineHit: Promise<void>;
   private hitDeadline: () => void = () => undefined;
+  /** The spilled batch in delivery, kept across backoffs (see Refusals). */
+  private replaying: Replay | null = null;
   private readonly c = { queued: 0, sent: 0, retried: 0, spilled: 0, dropped: 0, replayed: 0 };
 
   constructor(
@@ -224,56 +262,114 @@ export class DeliveryQueue {
     return 'continue';
   }
 
-  /** The spill's oldest batch: sent and consumed, or backed off from. */
+  /** The spill's oldest batch: sent (split while refused) and consumed, or backed off from. */
   private async replayOnce(spill: SpillBuffer): Promise<void> {
-    const batch = await spill.peek(this.batchRecords(), this.opts.batch_max_bytes);
-    if (batch.length === 0) return; // only a torn line was left: the count is reset
-    const outcome = await this.send(batch, this.failures > 0);
-    if (outcome === 'failed') {
-      this.failures++;
-      // the sink stays down: newer records go to disk instead of waiting in memory
-      if (this.failures >= this.opts.attempts_before_spill) this.sinkDown = true;
-      await this.sleep(this.backoff(this.failures), 'urgent');
-      return;
+    if (this.replaying === null) {
+      const batch = await spill.peek(this.batchRecords(), this.opts.batch_max_bytes);
+      if (batch.length === 0) return; // only a torn line was left: the count is reset
+      this.replaying = { records: batch.length, parts: [{ lines: batch, resend: this.failures > 0 }] };
     }
-    if (outcome === 'sent') this.c.replayed += batch.length;
-    else this.drop(batch.length, 'refused');
-    this.failures = 0;
-    this.sinkDown = false;
-    await spill.consume(batch.length);
-  }
-
-  /** One batch taken from memory: sent, spilled (at the head: the spill is empty), or dropped. */
-  private async deliverFromMemory(items: Item[]): Promise<void> {
-    const batch = items.map((i) => i.line);
-    for (let attempt = 1; ; attempt++) {
-      const outcome = await this.send(batch, attempt > 1);
-      if (outcome === 'sent') {
-        this.c.sent += batch.length;
+    const r = this.replaying;
+    while (r.parts.length > 0) {
+      if ((await this.sendPart(r.parts, (n) => (this.c.replayed += n))) === 'failed') {
+        this.failures++;
+        // the sink stays down: newer records go to disk instead of waiting in memory
+        if (this.failures >= this.opts.attempts_before_spill) this.sinkDown = true;
+        await this.sleep(this.backoff(this.failures), 'urgent');
         return;
       }
-      if (outcome === 'refused') return this.drop(batch.length, 'refused');
-      const giveUp = this.pastDeadline() || (this.spill !== null && (attempt >= this.opts.attempts_before_spill || this.overMemory()));
+      this.failures = 0;
+      this.sinkDown = false;
+    }
+    this.replaying = null;
+    await spill.consume(r.records);
+  }
+
+  /** One batch taken from memory: sent (split while refused), spilled (at the head: the spill is empty), or dropped. */
+  private async deliverFromMemory(items: Item[]): Promise<void> {
+    const parts: Part[] = [{ lines: items.map((i) => i.line), resend: false }];
+    // failed sends in a row; a send that settles records resets it
+    let failed = 0;
+    while (parts.length > 0) {
+      if ((await this.sendPart(parts, (n) => (this.c.sent += n))) === 'settled') {
+        failed = 0;
+        continue;
+      }
+      failed++;
+      const giveUp = this.pastDeadline() || (this.spill !== null && (failed >= this.opts.attempts_before_spill || this.overMemory()));
       if (giveUp) {
+        const rest = parts.flatMap((p) => p.lines);
         if (this.spill) {
           this.sinkDown = true;
-          await this.spillItems(items);
-        } else this.drop(batch.length, 'shutdown');
+          await this.spillLines(rest);
+        } else this.drop(rest.length, 'shutdown');
         return;
       }
-      await this.sleep(this.backoff(attempt), 'urgent');
+      await this.sleep(this.backoff(failed), 'urgent');
     }
   }
 
-  private async spillItems(items: Item[]): Promise<void> {
-    if (items.length === 0) return;
+  /**
+   * Sends `parts[0]` once and updates `parts`: a part sent, or whose records the sink
+   * settled one by one, is removed (`delivered` counts what arrived); a refused part
+   * of several records is replaced by its two halves, a refused single record dropped;
+   * the records to retry stay first. `failed` means a retriable failure (the caller
+   * backs off): nothing was settled, or a per-record answer asked for some retries.
+   */
+  private async sendPart(parts: Part[], delivered: (n: number) => void): Promise<'settled' | 'failed'> {
+    const part = parts[0];
+    const outcome = await this.send(part.lines, part.resend);
+    switch (outcome.kind) {
+      case 'sent':
+        delivered(part.lines.length);
+        parts.shift();
+        return 'settled';
+      case 'failed':
+        part.resend = true;
+        return 'failed';
+      case 'refused': {
+        if (part.lines.length > 1) {
+          const half = Math.ceil(part.lines.length / 2);
+          parts.splice(0, 1, { lines: part.lines.slice(0, half), resend: true }, { lines: part.lines.slice(half), resend: true });
+        } else {
+          parts.shift();
+          this.report(`${this.sink.name} refused a record, dropped: ${outcome.why}`);
+          this.drop(1, 'refused');
+        }
+        return 'settled';
+      }
+      case 'partial': {
+        const retry = part.lines.filter((_, k) => outcome.records[k] === 'retry');
+        const refused = outcome.records.filter((o) => o === 'refused').length;
+        delivered(outcome.records.filter((o) => o === 'delivered').length);
+        if (refused > 0) {
+          this.report(`${this.sink.name} refused ${refused} of ${part.lines.length} records, dropped: ${outcome.why}`);
+          this.drop(refused, 'refused');
+        }
+        if (retry.length === 0) {
+          parts.shift();
+          return 'settled';
+        }
+        this.report(`send to ${this.sink.name}: ${retry.length} of ${part.lines.length} records to retry: ${outcome.why}`);
+        parts[0] = { lines: retry, resend: true };
+        return 'failed';
+      }
+    }
+  }
+
+  private spillItems(items: Item[]): Promise<void> {
+    return this.spillLines(items.map((i) => i.line));
+  }
+
+  private async spillLines(lines: string[]): Promise<void> {
+    if (lines.length === 0) return;
     try {
-      const { written, dropped } = await this.spill!.append(items.map((i) => i.line));
+      const { written, dropped } = await this.spill!.append(lines);
       this.c.spilled += written;
       this.drop(dropped, 'spill_full');
     } catch (e) {
       this.report(`spill for ${this.sink.name} failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-      this.drop(items.length, 'spill_error');
+      this.drop(lines.length, 'spill_error');
     }
   }
 
@@ -287,11 +383,18 @@ export class DeliveryQueue {
       const cut = this.deadlineHit.then(() => Promise.reject(new Error('shutdown deadline')));
       cut.catch(() => undefined); // a send that ends first leaves it unobserved
       await Promise.race([Promise.resolve().then(() => this.sink.send(batch)), timeout, cut]);
-      return 'sent';
+      return { kind: 'sent' };
     } catch (e) {
-      const err = e as { retriable?: unknown; message?: unknown };
-      this.report(`send to ${this.sink.name} failed: ${String(err.message ?? 'error')}`);
-      return err.retriable === false ? 'refused' : 'failed';
+      const err = e as { retriable?: unknown; message?: unknown; records?: unknown };
+      const why = String(err.message ?? 'error');
+      const records = err.records;
+      // per-record outcomes only when they match the batch one to one; else the error speaks for the whole batch
+      if (Array.isArray(records) && records.length === batch.length && records.every((o) => OUTCOMES.has(o))) {
+        return { kind: 'partial', records: records as RecordOutcome[], why };
+      }
+      if (err.retriable === false) return { kind: 'refused', why };
+      this.report(`send to ${this.sink.name} failed: ${why}`);
+      return { kind: 'failed' };
     } finally {
       clearTimeout(timer);
     }

@@ -157,8 +157,12 @@ export class SpillBuffer {
 
   /** Marks the `n` records `peek` returned as delivered: the cursor moves past them. */
   async consume(n: number): Promise<void> {
-    const head = this.head;
-    if (head === null || n <= 0) return;
+    if (n <= 0) return;
+    // an append to the head segment since `peek` dropped the cached head: read it again
+    // from the cursor (unmoved, so the same records come first), or the consume would be
+    // lost and the batch replayed twice
+    const head = this.head ?? (await this.loadHead());
+    if (head === null) return;
     const take = Math.min(n, head.lines.length);
     this.cursor = { segment: head.segment, offset: this.cursor.offset + head.bytes.slice(0, take).reduce((a, b) => a + b, 0) };
     head.lines.splice(0, take);

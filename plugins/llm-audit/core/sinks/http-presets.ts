@@ -1,3 +1,5 @@
+import type { RecordOutcome } from './sink';
+
 /**
  * What the HTTP sink sends for each destination, and how it reads the answer. Pure:
  * a batch of JSON records in, a body and a verdict out.
@@ -6,7 +8,9 @@
  *   record into `index` (create works for data streams too). A sealed record's
  *   `_id` is `<chain_id>-<seq>`, so a batch retried after a lost answer is refused per
  *   item with 409 instead of indexed twice: 409 items count as delivered. `_bulk`
- *   answers 200 even when items fail: the items are read.
+ *   answers 200 even when items fail: the items are read, one outcome per record
+ *   (`records` in the verdict): 2xx and 409 delivered, 429 and 5xx retry, any other
+ *   status refused (a mapping error fails the same way on every try).
  * - `splunk_hec`: HTTP Event Collector `/services/collector/event`, one
  *   `{"time","event",...}` object per record, concatenated (HEC's batch form); `time`
  *   from the record's `time` (epoch seconds).
@@ -55,7 +59,10 @@ export interface PresetBody {
   content_type: string;
 }
 
-export type Verdict = { ok: true } | { ok: false; retriable: boolean; reason: string };
+export type Verdict =
+  | { ok: true }
+  /** `records`: one outcome per record of the batch, when the answer gave one per record. */
+  | { ok: false; retriable: boolean; reason: string; records?: RecordOutcome[] };
 
 /** `_id` and epoch seconds of a record, from its chain link and time, when it has them. */
 function meta(record: string): { id: string | null; time: number | null } {
@@ -105,8 +112,29 @@ export function presetBody(preset: HttpPreset, batch: readonly string[], s: Pres
 
 const REFUSED = new Set([400, 413, 422]);
 
-/** Whether the destination took the batch, from its status and (for `_bulk`) its body. */
-export function presetVerdict(preset: HttpPreset, status: number, body: string): Verdict {
+/** An item's outcome from its `_bulk` status. */
+function itemOutcome(status: number): RecordOutcome {
+  if ((status >= 200 && status <= 299) || status === 409) return 'delivered';
+  // 429 and 5xx items may pass on a retry; a status we cannot read may too (retrying
+  // costs a send, dropping would lose the record). Mapping errors never will.
+  if (!Number.isFinite(status) || status === 429 || status >= 500) return 'retry';
+  return 'refused';
+}
+
+/** An Elasticsearch error type (`mapper_parsing_exception`) is an identifier; its
+ * `reason` may quote the document's values, so only the type goes in a message. */
+function errorType(item: unknown): string | null {
+  const type = (item as { error?: { type?: unknown } } | undefined)?.error?.type;
+  return typeof type === 'string' && /^[a-z_]{1,80}$/.test(type) ? type : null;
+}
+
+/**
+ * Whether the destination took the batch of `count` records, from its status and (for
+ * `_bulk`) its body. A `_bulk` answer with one item per record gives per-record
+ * outcomes; one whose items cannot be matched to the records (another count) is judged
+ * as a whole: retriable when any failed item may pass on a retry.
+ */
+export function presetVerdict(preset: HttpPreset, status: number, body: string, count: number): Verdict {
   if (status < 200 || status > 299) return { ok: false, retriable: !REFUSED.has(status), reason: `HTTP ${status}` };
   if (preset !== 'elasticsearch' && preset !== 'opensearch') return { ok: true };
   let parsed: { errors?: unknown; items?: unknown };
@@ -116,10 +144,14 @@ export function presetVerdict(preset: HttpPreset, status: number, body: string):
     return { ok: false, retriable: true, reason: '_bulk answer is not JSON' };
   }
   if (parsed.errors !== true) return { ok: true };
-  const statuses = Array.isArray(parsed.items) ? parsed.items.map((i) => Number((Object.values(i ?? {})[0] as { status?: unknown } | undefined)?.status)) : [];
-  const failed = statuses.filter((st) => !(st >= 200 && st <= 299) && st !== 409);
+  const items: unknown[] = Array.isArray(parsed.items) ? parsed.items.map((i) => Object.values((i ?? {}) as object)[0]) : [];
+  const statuses = items.map((i) => Number((i as { status?: unknown } | undefined)?.status));
+  const outcomes = statuses.map(itemOutcome);
+  const failed = outcomes.flatMap((o, k) => (o === 'delivered' ? [] : [k]));
   if (failed.length === 0) return { ok: true };
-  // 429 and 5xx items may pass on a retry (the others then answer 409); mapping errors never will
-  const retriable = failed.some((st) => !Number.isFinite(st) || st === 429 || st >= 500);
-  return { ok: false, retriable, reason: `_bulk: ${failed.length} of ${statuses.length} items failed (first status ${failed[0]})` };
+  const first = failed[0];
+  const type = errorType(items[first]);
+  const reason = `_bulk: ${failed.length} of ${statuses.length} items failed (first status ${statuses[first]}${type ? ` ${type}` : ''})`;
+  const retriable = failed.some((k) => outcomes[k] === 'retry');
+  return statuses.length === count ? { ok: false, retriable, reason, records: outcomes } : { ok: false, retriable, reason };
 }

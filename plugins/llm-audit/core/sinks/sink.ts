@@ -8,9 +8,20 @@
  * the SAME batch, so a sink may see a batch twice after a failure it could not tell
  * apart from a success (a timeout): delivery is at least once, in order.
  * A `SinkError` with `retriable: false` means the destination refused the content
- * itself (HTTP 400/413/422): retrying cannot help, the queue drops and counts it.
+ * itself (HTTP 400/413/422): retrying the same batch cannot help. The queue then sends
+ * the batch again in halves, down to single records, so that only the records the
+ * destination refuses on their own are dropped (counted `refused`).
+ * A sink whose destination answers per record (Elasticsearch/OpenSearch `_bulk`) sets
+ * `records` on the SinkError: one `RecordOutcome` per record of the batch, in batch
+ * order. The queue then counts the `delivered` ones as sent, drops the `refused` ones
+ * one by one and retries only the `retry` ones (not the whole batch, whose delivered
+ * part would otherwise be sent again). Without `records`, `retriable` speaks for the
+ * whole batch, as for every other sink.
  * Sinks never put record contents or credentials in error messages.
  */
+
+/** What a destination did with one record of a batch it answered per record. */
+export type RecordOutcome = 'delivered' | 'retry' | 'refused';
 
 export interface AuditSink {
   /** For counters and logs: the sink's kind and configured name, never a URL with credentials. */
@@ -29,6 +40,8 @@ export class SinkError extends Error {
     readonly retriable: boolean,
     /** HTTP status when the destination answered. */
     readonly status: number | null = null,
+    /** Per record of the batch, in its order, when the destination answered per record. */
+    readonly records: readonly RecordOutcome[] | null = null,
   ) {
     super(message);
   }

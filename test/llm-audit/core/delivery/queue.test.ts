@@ -197,16 +197,34 @@ describe('DeliveryQueue', () => {
     expect(await q.close(20)).toMatchObject({ dropped: 5 });
   });
 
-  it('drops and reports a batch the destination refuses as content, and goes on', async () => {
+  it('drops only the record the destination refuses as content, splitting its batch, and goes on', async () => {
     const sink = new TestSink();
     sink.refuse = (l) => lineNumber(l) === 3;
-    const q = new DeliveryQueue(sink, options({ batch_max_records: 2, batch_max_wait_ms: 0 }));
+    const errors: string[] = [];
+    const q = new DeliveryQueue(sink, options({ batch_max_records: 2, batch_max_wait_ms: 0, on_error: (m) => errors.push(m) }));
     for (const i of sequence(6)) q.enqueue(line(i));
-    await until(() => sink.received.length === 4);
+    await until(() => sink.received.length === 5);
     const counters = await q.close(100);
-    expect(sink.received.map(lineNumber)).toEqual([0, 1, 4, 5]);
-    expect(counters).toMatchObject({ sent: 4, dropped: 2 });
-    expect(drops).toEqual([[2, 'refused']]);
+    expect(sink.received.map(lineNumber)).toEqual([0, 1, 2, 4, 5]);
+    // [2, 3] refused, then [2] and [3] sent again: 2 records resent
+    expect(counters).toMatchObject({ sent: 5, dropped: 1, retried: 2 });
+    expect(drops).toEqual([[1, 'refused']]);
+    expect(errors).toEqual(['test refused a record, dropped: test: refused']);
+  });
+
+  it('splits a refused spilled batch too, and consumes it once every part is settled', async () => {
+    const sink = new TestSink();
+    sink.down = true;
+    sink.refuse = (l) => [5, 17].includes(lineNumber(l));
+    const q = new DeliveryQueue(sink, options({ batch_max_records: 40, batch_max_wait_ms: 0, attempts_before_spill: 1 }));
+    for (const i of sequence(30)) q.enqueue(line(i));
+    await until(() => q.counters().spilled === 30);
+    sink.down = false;
+    await until(() => q.counters().spill_depth === 0);
+    const counters = await q.close(1000);
+    expect(sink.received.map(lineNumber)).toEqual(sequence(30).filter((i) => i !== 5 && i !== 17));
+    expect(counters).toMatchObject({ queued: 30, replayed: 28, sent: 0, dropped: 2, spill_depth: 0 });
+    expect(drops).toEqual([[1, 'refused'], [1, 'refused']]);
   });
 
   it('flushes at close without waiting for a partial batch, and refuses records after close', async () => {

@@ -37,6 +37,18 @@ describe('SpillBuffer', () => {
     expect(segments()).toEqual([]);
   });
 
+  it('consumes what peek returned even when records were appended to the same segment in between', async () => {
+    const b = await SpillBuffer.open({ dir, max_bytes: 1000, segment_bytes: 1000 });
+    await b.append(['a', 'b', 'c']);
+    expect(await b.peek(3, 1000)).toEqual(['a', 'b', 'c']);
+    await b.append(['d', 'e']); // the same segment: its cached head is read again
+    await b.consume(3);
+    expect(b.records).toBe(2);
+    expect(await b.peek(10, 1000)).toEqual(['d', 'e']);
+    // and after a restart, the cursor says the same
+    expect(await (await SpillBuffer.open({ dir, max_bytes: 1000, segment_bytes: 1000 })).peek(10, 1000)).toEqual(['d', 'e']);
+  });
+
   it('skips a torn last line left by a crash and appends to a fresh segment after reopening', async () => {
     const b = await SpillBuffer.open({ dir, max_bytes: 1000, segment_bytes: 1000 });
     await b.append([rec(1), rec(2)]);

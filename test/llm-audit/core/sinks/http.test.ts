@@ -31,7 +31,8 @@ describe('HttpSink', () => {
     await sink({ preset: 'elasticsearch', index: 'llm-audit-v1', auth_value: 'ApiKey c2VjcmV0' }, '/_bulk').send([r1, r2]);
     const [req] = srv.requests;
     expect(req.method).toBe('POST');
-    expect(req.url).toBe('/_bulk');
+    // only what the verdict reads: a per-item answer for 500 records fits the answer cap
+    expect(req.url).toBe('/_bulk?filter_path=errors%2Citems.*.status%2Citems.*.error.type');
     expect(req.headers).toMatchObject({ 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip', authorization: 'ApiKey c2VjcmV0' });
     const id = 'ab'.repeat(16);
     expect(req.body).toBe(
@@ -47,6 +48,44 @@ describe('HttpSink', () => {
     await expect(sink({ preset: 'opensearch' }).send([r1, r2])).rejects.toMatchObject({ retriable: false, message: 'http:opensearch: _bulk: 1 of 2 items failed (first status 400)' });
     srv.answer = () => ({ status: 200, body: items(429, 400) });
     await expect(sink({ preset: 'elasticsearch' }).send([r1, r2])).rejects.toMatchObject({ retriable: true });
+  });
+
+  it('elasticsearch: a per-item answer gives one outcome per record, in order, with the error type and never its reason', async () => {
+    const answer = {
+      errors: true,
+      items: [
+        { create: { status: 201 } },
+        { create: { status: 400, error: { type: 'mapper_parsing_exception', reason: "failed to parse field [usage] with value 'secret-ish'" } } },
+        { create: { status: 409, error: { type: 'version_conflict_engine_exception', reason: 'already exists' } } },
+        { create: { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'queue full' } } },
+        { create: { status: 503 } },
+        { create: {} },
+      ],
+    };
+    srv.answer = () => ({ status: 200, body: JSON.stringify(answer) });
+    const err = await sink({ preset: 'elasticsearch' }).send([r1, r2, r1, r2, r1, r2]).catch((e) => e);
+    expect(err).toMatchObject({
+      retriable: true,
+      status: 200,
+      records: ['delivered', 'refused', 'delivered', 'retry', 'retry', 'retry'],
+      message: 'http:elasticsearch: _bulk: 4 of 6 items failed (first status 400 mapper_parsing_exception)',
+    });
+    expect(err.message).not.toContain('secret-ish');
+    // items that cannot be matched to the records (another count): a verdict on the whole batch only
+    srv.answer = () => ({ status: 200, body: JSON.stringify({ errors: true, items: answer.items.slice(0, 2) }) });
+    expect(await sink({ preset: 'elasticsearch' }).send([r1, r2, r1]).catch((e) => e)).toMatchObject({ retriable: false, records: null });
+  });
+
+  it('elasticsearch: keeps a filter_path the URL sets, and reads a _bulk answer larger than 64 KiB whole', async () => {
+    const n = 600;
+    const big = JSON.stringify({ errors: true, items: Array.from({ length: n }, (_, k) => ({ create: { _index: 'llm-audit', _id: `${'ab'.repeat(32)}-${k}`, result: 'created', _shards: { total: 2, successful: 1, failed: 0 }, status: k === n - 1 ? 400 : 201 } })) });
+    expect(big.length).toBeGreaterThan(64 * 1024);
+    srv.answer = () => ({ status: 200, body: big });
+    const err = await sink({ preset: 'opensearch' }, '/_bulk?filter_path=items').send(Array.from({ length: n }, () => r1)).catch((e) => e);
+    expect(srv.requests[0].url).toBe('/_bulk?filter_path=items');
+    expect(err.records).toHaveLength(n);
+    expect(err.records.filter((o: string) => o === 'refused')).toHaveLength(1);
+    expect(err.records[n - 1]).toBe('refused');
   });
 
   it('splunk_hec: concatenated events with epoch time and metadata, the token in Authorization', async () => {
