@@ -1,13 +1,18 @@
 /**
  * Checks llm-audit's sealed records (JSON lines from a file sink, stdout capture or an
  * export) and reports every edited, dropped, inserted or reordered record with its file,
- * line and seq (plugins/llm-audit/core/verify.ts says what each report means).
+ * line and seq (plugins/llm-audit/core/verify.ts says what each report means). Chains
+ * are followed across restarts through their `prev_chain` links: a predecessor cut
+ * short (`truncated`) or absent (`missing_chain`) is reported; a predecessor's records
+ * after the point its successor links to are a crash, printed as a `note` (exit 0).
  *
  *   node dist/scripts/audit-verify.js --key-file F [--key-id ID] [--partial-start] FILE...
  *
  * Files are read in the order given, as one stream: pass rotated files oldest first
- * (audit.log.3 audit.log.2 audit.log.1 audit.log). `--partial-start` accepts chains
- * that begin after seq 0 (the oldest rotated files deleted). The key file holds one key
+ * (audit.log.3 audit.log.2 audit.log.1 audit.log); give every file since the first
+ * chain you check, or its successors report it missing. `--partial-start` accepts
+ * chains that begin after seq 0 and chains whose predecessor is in no file given (the
+ * oldest rotated files deleted). The key file holds one key
  * (`base64:…`, `hex:…` or raw text, for `--key-id` or any id) or a JSON object of key id
  * to key. Output names positions and seqs only, never record contents or keys.
  * Exit: 0 every record verified, 1 tampering found, 2 usage or read error.
@@ -88,11 +93,15 @@ export function runAuditVerify(argv: readonly string[], out: (line: string) => v
     return `${w.file}:${line - w.first + 1}`;
   };
   const result = verifyChain(lines, keys, { partial_start: args.partialStart });
-  for (const i of result.issues) {
-    const seq = i.seq === null ? '' : i.seq_to !== undefined && i.seq_to !== i.seq ? ` seq=${i.seq}..${i.seq_to}` : ` seq=${i.seq}`;
-    out(`${position(i.line)} ${i.kind}${seq} chain=${i.chain_id ?? '-'}: ${i.detail}`);
-  }
-  out(`${result.ok ? 'OK' : 'TAMPERED'}: ${result.records} records, ${result.verified} verified, ${result.chains} chains, ${result.issues.length} issues`);
+  const seqText = (seq: number | null, to: number | undefined) => (seq === null ? '' : to !== undefined && to !== seq ? ` seq=${seq}..${to}` : ` seq=${seq}`);
+  // issues and notes in line order, notes marked as such (they do not change the exit code)
+  const reports = [
+    ...result.issues.map((i) => ({ line: i.line, text: `${i.kind}${seqText(i.seq, i.seq_to)} chain=${i.chain_id ?? '-'}: ${i.detail}` })),
+    ...result.notes.map((n) => ({ line: n.line, text: `note ${n.kind}${seqText(n.seq, n.seq_to)} chain=${n.chain_id}: ${n.detail}` })),
+  ].sort((a, b) => a.line - b.line);
+  for (const l of reports) out(`${position(l.line)} ${l.text}`);
+  const links = result.linked > 0 || result.notes.length > 0 ? `, ${result.linked} linked, ${result.notes.length} notes` : '';
+  out(`${result.ok ? 'OK' : 'TAMPERED'}: ${result.records} records, ${result.verified} verified, ${result.chains} chains, ${result.issues.length} issues${links}`);
   return result.ok ? EXIT_OK : EXIT_TAMPERED;
 }
 

@@ -27,7 +27,7 @@ import { decodeKey } from './core/keys';
 import type { AuditMetrics } from './core/metrics';
 import { buildAuditRecord, type RecordSettings } from './core/record';
 import { compileValueRedactor } from './core/redact';
-import { chainFor, metricsFor, nodeIdOnce, outputFor, type AuditOutput } from './runtime';
+import { chainFor, chainStateDir, metricsFor, nodeIdOnce, outputFor, type AuditOutput } from './runtime';
 import { Schema, type LlmAuditConfig } from './schema';
 
 export const PLUGIN_NAME = 'llm-audit';
@@ -62,7 +62,7 @@ export class LlmAuditHandler {
     this.state = configureInstance<LlmAuditConfig, Ready>(PLUGIN_NAME, Schema, raw, (config) => ({
       ok: true,
       settings: recordSettings(config),
-      chain: chainFor(config.signing_key_id, decodeKey(config.signing_key)),
+      chain: chainFor(config.signing_key_id, decodeKey(config.signing_key), chainStateDir(config)),
       outputs: config.sinks.map((s, i) => outputFor(s, config, `sinks[${i}]`)),
       metrics: config.metrics ? metricsFor(config) : null,
     }));

@@ -3,12 +3,14 @@
  * starts one instance per nginx worker and per config, and drops instances without a
  * close hook, so anything holding a file, a socket or a sequence lives here, made once:
  * - one hash chain per signing key (records of every route and worker in one sequence;
- *   "per node", since Kong runs one plugin server per node);
+ *   "per node", since Kong runs one plugin server per node), its state saved beside the
+ *   disk buffers (chain-store.ts) so the next process's chain links back to it;
  * - one delivery queue per sink destination (two routes naming the same file share its
  *   writer: two writers would corrupt its rotation), each with its disk buffer;
  * - one Prometheus registry and its /metrics server;
  * - Kong's node id, read once.
- * On SIGTERM (plugins/shared/shutdown.ts) every queue is flushed within the deadline.
+ * On SIGTERM (plugins/shared/shutdown.ts) every queue is flushed within the deadline
+ * and every chain's state written.
  * Drops and sink errors reach Kong's error log with the next record (deferred-log.ts),
  * at most once per interval per sink with the counts in between; no record content,
  * no credential.
@@ -19,7 +21,8 @@ import path = require('path');
 import { deferLog } from '../shared/deferred-log';
 import { configFingerprint } from '../shared/per-config';
 import { onShutdown } from '../shared/shutdown';
-import { AuditChain } from './core/chain';
+import { PersistentChain, stateFile } from './chain-store';
+import type { AuditChain } from './core/chain';
 import { DELIVERY_DEFAULTS, DeliveryQueue, type DeliveryCounters, type DropReason } from './core/delivery/queue';
 import { AuditMetrics } from './core/metrics';
 import { startMetricsServer, type MetricsServer } from './core/metrics-server';
@@ -84,7 +87,7 @@ class Reporter {
   }
 }
 
-const chains = new Map<string, AuditChain>();
+const chains = new Map<string, PersistentChain>();
 const outputs = new Map<string, AuditOutput>();
 let metrics: AuditMetrics | null = null;
 let metricsServer: Promise<MetricsServer> | null = null;
@@ -93,19 +96,50 @@ let nodeId: Promise<string | null> | null = null;
 
 onShutdown(async (deadlineMs) => {
   const all = [...outputs.values()];
+  // the chain states first: a few small local writes, and they are what the next
+  // process links to (records sealed while the queues drain are explained as after it)
+  await Promise.allSettled([...chains.values()].map((c) => c.flush()));
   await Promise.allSettled(all.map((o) => o.queue.close(Math.max(0, deadlineMs - 250))));
   for (const o of all) metrics?.observeSink(o.name, o.queue.counters());
+  // again for records sealed while the queues drained (a no-op when there were none)
+  await Promise.allSettled([...chains.values()].map((c) => c.flush()));
 });
 
-/** The chain of this signing key (one per process and key). */
-export function chainFor(keyId: string, key: Buffer): AuditChain {
+/**
+ * Where chain states are saved: the parent of the disk-buffer directory (by default
+ * `llm-audit/` in the Kong prefix, beside audit.jsonl), so a deployment that keeps its
+ * disk buffers on a persistent volume keeps the chain states there too.
+ */
+export function chainStateDir(config: Pick<LlmAuditConfig, 'spill_dir'>): string {
+  return path.dirname(path.resolve(config.spill_dir ?? defaultSpillDir()));
+}
+
+/**
+ * The chain of this signing key (one per process and key), made on first use: it links
+ * to the state the previous process saved in `stateDir` (a state we cannot use is
+ * logged and the chain starts unlinked).
+ */
+export function chainFor(keyId: string, key: Buffer, stateDir: string): AuditChain {
   const id = `${keyId}\0${crypto.createHash('sha256').update(key).digest('hex')}`;
-  let chain = chains.get(id);
-  if (!chain) {
-    chain = new AuditChain({ key, key_id: keyId });
-    chains.set(id, chain);
+  let pc = chains.get(id);
+  if (!pc) {
+    const file = stateFile(stateDir, keyId, key);
+    let lastError = -Infinity;
+    pc = new PersistentChain(file, key, keyId, {
+      error: (code) => {
+        const now = Date.now();
+        if (now - lastError < REPORT_INTERVAL_MS) return;
+        lastError = now;
+        logLine('warn', 'chain_state_unwritable', { key_id: keyId, dir: stateDir, error: code });
+      },
+      superseded: (successor) => logLine('notice', 'chain_state_superseded', { key_id: keyId, successor }),
+    });
+    const prev = pc.chain.previous();
+    if (pc.loaded && !pc.loaded.ok) logLine('warn', 'chain_state_unusable', { key_id: keyId, file, reason: pc.loaded.reason, note: 'this chain starts without a link to the previous one' });
+    logLine('notice', 'chain_started', { key_id: keyId, chain_id: pc.chain.state().chain_id, prev_chain: prev ? { chain_id: prev.chain_id, last_seq: prev.last_seq } : null });
+    chains.set(id, pc);
   }
-  return chain;
+  return pc.chain;
 }
 
 /** The default disk buffer directory: in the Kong prefix, else the temp directory. */

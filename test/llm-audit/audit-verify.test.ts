@@ -55,6 +55,33 @@ describe('audit-verify CLI', () => {
     expect(r.out.join('\n')).not.toContain('secret-prompt');
   });
 
+  it('follows a restart: a crash tail is a note (exit 0), records cut off before the link exit 1', () => {
+    const c1 = new AuditChain({ key: KEY, key_id: 'k1' });
+    const a = [0, 1, 2, 3].map((i) => JSON.stringify(c1.seal({ request_id: `a${i}` })));
+    const saved = c1.state(); // what the crashed process had last saved: seq 3
+    a.push(JSON.stringify(c1.seal({ request_id: 'a4' })));
+    const c2 = new AuditChain({ key: KEY, key_id: 'k1', prev_chain: { chain_id: saved.chain_id, last_seq: saved.next_seq - 1, last_mac: saved.prev_mac! } });
+    const b = [0, 1].map((i) => JSON.stringify(c2.seal({ request_id: `b${i}` })));
+    const older = path.join(dir, 'audit.log.1');
+    const newer = path.join(dir, 'audit.log');
+    fs.writeFileSync(older, a.join('\n') + '\n');
+    fs.writeFileSync(newer, b.join('\n') + '\n');
+    const crash = run(['--key-file', keyFile, older, newer]);
+    expect(crash.code).toBe(EXIT_OK);
+    expect(crash.out).toEqual([
+      expect.stringMatching(new RegExp(`^${older.replace(/[.]/g, '\\.')}:5 note after_link seq=4 chain=${saved.chain_id}: 1 records after seq 3, `)),
+      'OK: 7 records, 7 verified, 2 chains, 0 issues, 1 linked, 1 notes',
+    ]);
+    fs.writeFileSync(older, a.slice(0, 2).join('\n') + '\n');
+    const cut = run(['--key-file', keyFile, older, newer]);
+    expect(cut.code).toBe(EXIT_TAMPERED);
+    expect(cut.out[0]).toMatch(new RegExp(`^${newer.replace(/[.]/g, '\\.')}:1 truncated seq=2..3 chain=${saved.chain_id}: `));
+    expect(cut.out[1]).toBe('TAMPERED: 4 records, 4 verified, 2 chains, 1 issues, 1 linked, 0 notes');
+    // the older file not given: its chain is missing, unless partial starts are accepted
+    expect(run(['--key-file', keyFile, newer]).out[0]).toMatch(/:1 missing_chain seq=3 /);
+    expect(run(['--key-file', keyFile, '--partial-start', newer]).code).toBe(EXIT_OK);
+  });
+
   it('exits 1 when the key does not match', () => {
     const files = writeFiles();
     fs.writeFileSync(keyFile, `hex:${Buffer.alloc(32, 4).toString('hex')}`);

@@ -2,7 +2,9 @@
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import { outputFor } from '../../plugins/llm-audit/runtime';
+import { decodeState, stateFile } from '../../plugins/llm-audit/chain-store';
+import { chainFor, chainStateDir, outputFor } from '../../plugins/llm-audit/runtime';
+import { runShutdownHooks } from '../../plugins/shared/shutdown';
 import type { LlmAuditConfig, SinkConfig } from '../../plugins/llm-audit/schema';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'audit-runtime-'));
@@ -28,5 +30,20 @@ describe('outputFor', () => {
     const b = outputFor(http({ url: 'http://127.0.0.1:9/two' }), config(), 'sinks[0]');
     expect(b).not.toBe(a);
     expect(b.name).not.toBe(a.name);
+  });
+});
+
+describe('chainFor', () => {
+  const KEY = Buffer.alloc(32, 5);
+
+  it('keeps the chain state beside the disk buffers and writes the last one on shutdown', async () => {
+    const stateDir = chainStateDir(config());
+    expect(stateDir).toBe(dir); // the parent of spill_dir
+    const chain = chainFor('k-rt', KEY, stateDir);
+    expect(chainFor('k-rt', KEY, stateDir)).toBe(chain); // one per process and key
+    for (let i = 0; i < 3; i++) chain.seal({ request_id: `r${i}` });
+    await runShutdownHooks(4000);
+    const saved = decodeState(fs.readFileSync(stateFile(dir, 'k-rt', KEY), 'utf8'), 'k-rt', KEY);
+    expect(saved).toMatchObject({ ok: true, state: { chain_id: chain.state().chain_id, next_seq: 3 } });
   });
 });

@@ -15,18 +15,29 @@
  *   run of seqs: one record of a swapped pair, each moved record of a shuffle);
  * - `link_mismatch`: a verified record whose `prev_mac` is not the mac of the seq
  *   before it, or a second verified record with the same seq (a fork: two writers
- *   sharing a chain id and key).
- * Not detectable from the lines alone: records cut off the END of a chain (compare the
- * last seq with an anchor kept elsewhere), and a whole chain removed.
+ *   sharing a chain id and key), or a `prev_chain` link (chain.ts) that names a record
+ *   of its predecessor with another mac, names its own chain, or is not on seq 0;
+ * - `truncated`: a chain's last records are missing up to the seq a successor chain's
+ *   `prev_chain` links to (records cut off its end), reported at the linking record;
+ * - `missing_chain`: a chain links to a predecessor none of whose records are in the
+ *   lines (a whole chain removed, or its files not given); accepted with `partial_start`.
+ * And as a note, not an issue (`ok` stays true): `after_link`, a predecessor's records
+ * after the seq its successor links to. The successor linked to the state its
+ * predecessor last saved (at most ~1 s old); records sealed after that save and before
+ * the process died are in the files but behind the link: a crash, not tampering.
+ * Not detectable from the lines alone: records cut off the end of the NEWEST chain (no
+ * successor links to it yet: compare with its saved state or an anchor kept elsewhere),
+ * the newest chain removed whole, and, before a crash, records sealed after the last
+ * state save (up to ~1 s of them) cut along with the crash point.
  * Bounds: linear in the input plus O(n log n) for the order check; a line is parsed once.
  * Pure: no Kong, no I/O.
  */
 import { timingSafeEqual } from 'crypto';
-import { CHAIN_VERSION, macOf } from './chain';
+import { asChainRef, CHAIN_VERSION, macOf, type ChainRef } from './chain';
 import { ANY_KEY_ID, type KeyRing } from './keys';
 import { isObj } from './text';
 
-export type IssueKind = 'edited' | 'inserted' | 'dropped' | 'reordered' | 'link_mismatch' | 'unknown_key' | 'malformed';
+export type IssueKind = 'edited' | 'inserted' | 'dropped' | 'reordered' | 'link_mismatch' | 'unknown_key' | 'malformed' | 'truncated' | 'missing_chain';
 
 export interface ChainIssue {
   kind: IssueKind;
@@ -34,9 +45,24 @@ export interface ChainIssue {
   line: number;
   /** The seq concerned (for `dropped`, the first missing); null when unknown. */
   seq: number | null;
-  /** For `dropped`: the last missing seq. */
+  /** For `dropped`, `truncated`: the last missing seq. */
   seq_to?: number;
   chain_id: string | null;
+  detail: string;
+}
+
+/** What is explained rather than tampering (see the file comment). */
+export interface ChainNote {
+  kind: 'after_link';
+  /** 1-based line of the first record concerned. */
+  line: number;
+  /** First and last seq concerned. */
+  seq: number;
+  seq_to: number;
+  /** The chain those records belong to. */
+  chain_id: string;
+  /** How many records. */
+  count: number;
   detail: string;
 }
 
@@ -48,10 +74,14 @@ export interface VerifyResult {
   verified: number;
   chains: number;
   issues: ChainIssue[];
+  /** Chains that follow another one through a `prev_chain` link. */
+  linked: number;
+  notes: ChainNote[];
 }
 
 export interface VerifyOptions {
-  /** Accept chains that begin after seq 0 (the oldest files were rotated away). */
+  /** Accept chains that begin after seq 0 and chains whose predecessor chain is not in
+   * the lines (the oldest files were rotated away). */
   partial_start?: boolean;
 }
 
@@ -64,6 +94,8 @@ interface Entry {
   seq: number | null;
   mac: string | null;
   prev: string | null;
+  /** `chain.prev_chain`, when the record has one. */
+  link: ChainRef | null;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -74,7 +106,7 @@ function safeEqualHex(a: string, b: string): boolean {
 
 /** One line read and its mac checked. */
 function readLine(text: string, line: number, keys: KeyRing): Entry {
-  const bad: Entry = { line, status: 'malformed', chain_id: null, seq: null, mac: null, prev: null };
+  const bad: Entry = { line, status: 'malformed', chain_id: null, seq: null, mac: null, prev: null, link: null };
   let rec: unknown;
   try {
     rec = JSON.parse(text);
@@ -86,10 +118,12 @@ function readLine(text: string, line: number, keys: KeyRing): Entry {
   const seq = typeof c.seq === 'number' && Number.isSafeInteger(c.seq) && c.seq >= 0 ? c.seq : null;
   const chainId = typeof c.chain_id === 'string' ? c.chain_id.slice(0, 64) : null;
   const prevOk = c.prev_mac === null || (typeof c.prev_mac === 'string' && HEX64.test(c.prev_mac));
-  if (c.v !== CHAIN_VERSION || seq === null || chainId === null || !prevOk || typeof c.mac !== 'string' || !HEX64.test(c.mac) || typeof c.key_id !== 'string') {
+  const link = c.prev_chain === undefined ? null : asChainRef(c.prev_chain);
+  const linkOk = c.prev_chain === undefined || link !== null;
+  if (c.v !== CHAIN_VERSION || seq === null || chainId === null || !prevOk || !linkOk || typeof c.mac !== 'string' || !HEX64.test(c.mac) || typeof c.key_id !== 'string') {
     return { ...bad, chain_id: chainId, seq };
   }
-  const entry: Entry = { line, status: 'bad_mac', chain_id: chainId, seq, mac: c.mac, prev: c.prev_mac as string | null };
+  const entry: Entry = { line, status: 'bad_mac', chain_id: chainId, seq, mac: c.mac, prev: c.prev_mac as string | null, link };
   const key = keys.get(c.key_id) ?? keys.get(ANY_KEY_ID);
   if (!key) return { ...entry, status: 'unknown_key' };
   const { mac, ...unsealedChain } = c;
@@ -128,8 +162,18 @@ const INVALID_KIND: Record<Exclude<Status, 'valid'>, { placed: IssueKind; loose:
   malformed: { placed: 'malformed', loose: 'malformed', what: 'not a sealed record' },
 };
 
-/** Issues of one chain's entries (in line order). */
-function checkChain(chainId: string, entries: Entry[], opts: VerifyOptions): ChainIssue[] {
+/** What the links between chains are checked against: one chain's kept records. */
+interface ChainSummary {
+  /** The verified record kept for each seq. */
+  bySeq: Map<number, Entry>;
+  /** Seqs an unverified record stands for (already reported where it stands). */
+  claimed: Map<number, number>;
+  /** Highest seq present or claimed; -1 when none. */
+  maxSeq: number;
+}
+
+/** Issues of one chain's entries (in line order), and what cross-chain checks need. */
+function checkChain(chainId: string, entries: Entry[], opts: VerifyOptions): { issues: ChainIssue[]; summary: ChainSummary } {
   const issues: ChainIssue[] = [];
   const issue = (kind: IssueKind, e: Entry, seq: number | null, detail: string) => issues.push({ kind, line: e.line, seq, chain_id: chainId, detail });
 
@@ -161,6 +205,8 @@ function checkChain(chainId: string, entries: Entry[], opts: VerifyOptions): Cha
     const before = bySeq.get(e.seq! - 1);
     if (e.seq === 0 && e.prev !== null) issue('link_mismatch', e, 0, 'seq 0 must have no prev_mac');
     else if (before && before.mac !== e.prev) issue('link_mismatch', e, e.seq, `prev_mac is not the mac of seq ${e.seq! - 1} (line ${before.line})`);
+    if (e.link && e.seq !== 0) issue('link_mismatch', e, e.seq, 'prev_chain is only valid on seq 0');
+    else if (e.link && e.link.chain_id === chainId) issue('link_mismatch', e, e.seq, 'prev_chain names this same chain');
   }
   // 4. records that did not verify: where a seq is missing, an edit; elsewhere, an insertion
   const present = new Set(bySeq.keys());
@@ -192,7 +238,8 @@ function checkChain(chainId: string, entries: Entry[], opts: VerifyOptions): Cha
   });
   // 5. gaps
   const all = [...present, ...claimed.keys()].sort((a, b) => a - b);
-  if (all.length === 0) return issues;
+  const summary: ChainSummary = { bySeq, claimed, maxSeq: all.length ? all[all.length - 1] : -1 };
+  if (all.length === 0) return { issues, summary };
   const lineOf = (s: number): number => bySeq.get(s)?.line ?? claimed.get(s) ?? entries[0].line;
   let expect = opts.partial_start ? all[0] : 0;
   for (const s of all) {
@@ -201,7 +248,61 @@ function checkChain(chainId: string, entries: Entry[], opts: VerifyOptions): Cha
     }
     expect = s + 1;
   }
-  return issues;
+  return { issues, summary };
+}
+
+/**
+ * Follows each chain's `prev_chain` link to its predecessor (see the file comment):
+ * the linked record must be there with that mac, a predecessor ending before it was
+ * cut, a predecessor absent was removed, and records after the furthest link are noted.
+ */
+function checkLinks(summaries: ReadonlyMap<string, ChainSummary>, opts: VerifyOptions, issues: ChainIssue[], notes: ChainNote[]): number {
+  let linked = 0;
+  /** predecessor id → the furthest seq a successor links to, and that successor */
+  const furthest = new Map<string, { seq: number; by: string }>();
+  for (const [id, c] of summaries) {
+    const first = c.bySeq.get(0);
+    const link = first?.link;
+    if (!first || !link || link.chain_id === id) continue;
+    linked++;
+    const pred = summaries.get(link.chain_id);
+    const at = { line: first.line, chain_id: link.chain_id };
+    if (!pred || pred.bySeq.size === 0) {
+      if (!opts.partial_start) {
+        issues.push({ ...at, kind: 'missing_chain', seq: link.last_seq, detail: `chain ${id} follows this chain (up to its seq ${link.last_seq}), none of whose records are here: a whole chain removed, or its files not given` });
+      }
+      continue;
+    }
+    const target = pred.bySeq.get(link.last_seq);
+    if (target) {
+      if (target.mac !== link.last_mac) issues.push({ ...at, kind: 'link_mismatch', seq: link.last_seq, detail: `chain ${id} links to seq ${link.last_seq} (line ${target.line}) with another mac` });
+    } else if (link.last_seq > pred.maxSeq) {
+      issues.push({
+        ...at,
+        kind: 'truncated',
+        seq: pred.maxSeq + 1,
+        seq_to: link.last_seq,
+        detail: `seq ${pred.maxSeq + 1}..${link.last_seq} cut off the end of this chain: chain ${id} (this line) links to seq ${link.last_seq}`,
+      });
+    } // else: a gap inside the predecessor, already reported as dropped or edited
+    const f = furthest.get(link.chain_id);
+    if (!f || link.last_seq > f.seq) furthest.set(link.chain_id, { seq: link.last_seq, by: id });
+  }
+  for (const [predId, f] of furthest) {
+    const after = [...summaries.get(predId)!.bySeq.values()].filter((e) => e.seq! > f.seq).sort((a, b) => a.seq! - b.seq!);
+    if (after.length === 0) continue;
+    const firstLine = Math.min(...after.map((e) => e.line));
+    notes.push({
+      kind: 'after_link',
+      line: firstLine,
+      seq: after[0].seq!,
+      seq_to: after[after.length - 1].seq!,
+      chain_id: predId,
+      count: after.length,
+      detail: `${after.length} records after seq ${f.seq}, the point chain ${f.by} links to: sealed after this chain's last state save, before its process stopped (a crash), not tampering`,
+    });
+  }
+  return linked;
 }
 
 /**
@@ -231,10 +332,16 @@ export function verifyChain(lines: readonly string[], keys: KeyRing, opts: Verif
   }
   for (const p of pending) add(p.chain_id ?? '(none)', p);
   const issues: ChainIssue[] = [];
+  const summaries = new Map<string, ChainSummary>();
   for (const [id, group] of groups) {
     group.sort((a, b) => a.line - b.line);
-    issues.push(...checkChain(id, group, opts));
+    const r = checkChain(id, group, opts);
+    issues.push(...r.issues);
+    if (realIds.has(id)) summaries.set(id, r.summary);
   }
+  const notes: ChainNote[] = [];
+  const linked = checkLinks(summaries, opts, issues, notes);
   issues.sort((a, b) => a.line - b.line);
-  return { ok: issues.length === 0, records: entries.length, verified: entries.filter((e) => e.status === 'valid').length, chains: realIds.size, issues };
+  notes.sort((a, b) => a.line - b.line);
+  return { ok: issues.length === 0, records: entries.length, verified: entries.filter((e) => e.status === 'valid').length, chains: realIds.size, issues, linked, notes };
 }

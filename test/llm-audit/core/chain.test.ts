@@ -89,7 +89,7 @@ describe('verifyChain', () => {
     const a = sealedLines(4);
     const b = sealedLines(4, new AuditChain({ key: KEY2, key_id: 'k2' }));
     const mixed = [a[0], b[0], a[1], '', a[2], b[1], b[2], a[3], b[3]];
-    expect(verifyChain(mixed, RING)).toEqual({ ok: true, records: 8, verified: 8, chains: 2, issues: [] });
+    expect(verifyChain(mixed, RING)).toEqual({ ok: true, records: 8, verified: 8, chains: 2, issues: [], linked: 0, notes: [] });
   });
 
   it('reports an edited, a dropped, an inserted and a swapped record at their lines', () => {
