@@ -13,10 +13,19 @@
 --                                          requested_completion_tokens,
 --                                          body_rewritten, findings
 --   kong.ctx.shared.llm_rate_limit.log  -> "llm.rate_limit": the whole table
+--   kong.ctx.shared.llm_usage.answer_check, else
+--   kong.ctx.shared.llm_response_guard.answer_check
+--                                       -> "llm.response": findings, blocked
 --
 -- Only the members named above are copied: whatever else a plugin puts in its value
 -- later (a prompt excerpt, a token) does not reach a log by this path. llm_guard holds
--- counts and rule ids, never prompt text (plugins/shared/request/facts.ts).
+-- counts and rule ids, never prompt text (plugins/shared/request/facts.ts);
+-- answer_check holds llm-response-guard's counts per entity type of the answer and
+-- whether it was withheld, never answer text (plugins/shared/marks.ts AnswerCheck). It
+-- rides in the usage value when the answer had one (the set that plugin makes anyway),
+-- else in its mark: both are looked at, the usage first. header_filter comes after
+-- Kong's response phase, so it is there by now; the usage-capture body_filter, which
+-- also writes llm_usage, runs later and never writes answer_check.
 -- A value that is not a table is skipped. Tables are copied, not referenced (a
 -- plugin's later change does not reach the log), keeping only strings, numbers,
 -- booleans and tables of them, to MAX_DEPTH levels: what set_serialize_value accepts.
@@ -37,6 +46,7 @@ local REQUEST = {
   "endpoint", "model", "stream", "include_usage_injected", "prompt_tokens",
   "prompt_tokens_method", "requested_completion_tokens", "body_rewritten", "findings",
 }
+local RESPONSE = { "findings", "blocked" }
 
 -- A copy of `v` with only what a log can hold; nil for anything else.
 local function plain(v, depth)
@@ -67,6 +77,15 @@ local function pick(t, names)
   return out
 end
 
+-- llm-response-guard's answer_check: in the usage value, else in its mark; nil if neither.
+local function answer_check(shared)
+  local usage = shared.llm_usage
+  if type(usage) == "table" and type(usage.answer_check) == "table" then return usage.answer_check end
+  local mark = shared.llm_response_guard
+  if type(mark) == "table" and type(mark.answer_check) == "table" then return mark.answer_check end
+  return nil
+end
+
 local function set(key, value)
   local ok, err = pcall(kong.log.set_serialize_value, key, value)
   if not ok then
@@ -87,4 +106,7 @@ return function()
   if type(rl) == "table" and type(rl.log) == "table" then
     set("llm.rate_limit", plain(rl.log, 0))
   end
+
+  local check = answer_check(shared)
+  if check then set("llm.response", pick(check, RESPONSE)) end
 end

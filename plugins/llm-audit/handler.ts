@@ -3,9 +3,10 @@
  *
  *   kong.log.serialize()   (1)  the request as Kong logs it, which already carries what
  *                               the suite published: the post-function's Lua copies
- *                               llm_auth, llm_guard and llm_rate_limit.log into it
- *                               (llm.identity, llm.request, llm.rate_limit) and the
- *                               usage-capture Lua adds llm.usage
+ *                               llm_auth, llm_guard, llm_rate_limit.log and
+ *                               llm-response-guard's answer_check into it
+ *                               (llm.identity, llm.request, llm.rate_limit,
+ *                               llm.response) and the usage-capture Lua adds llm.usage
  *   kong.node.get_id()          once per process (runtime.ts)
  *
  * Then, in this process and without waiting on anything: the record (core/record.ts:
@@ -81,8 +82,21 @@ export class LlmAuditHandler {
       const serialized: unknown = typeof raw === 'string' ? JSON.parse(raw) : raw;
       const node_id = await nodeIdOnce(() => kong.node.getId());
       const llm = isObj(serialized) && isObj(serialized.llm) ? serialized.llm : {};
+      // llm.response exists only where llm-response-guard scanned the answer: elsewhere
+      // response_findings stays null (not checked), not {} (checked, nothing found).
+      // Its `blocked` has no field of its own in the record: a withheld answer is the
+      // gateway's 502 there (response.status, source, error_type).
+      const response = isObj(llm.response) ? llm.response : {};
       const record = buildAuditRecord(
-        { serialized, node_id, identity: llm.identity, request_facts: llm.request, rate_limit: llm.rate_limit, usage: llm.usage },
+        {
+          serialized,
+          node_id,
+          identity: llm.identity,
+          request_facts: llm.request,
+          rate_limit: llm.rate_limit,
+          usage: llm.usage,
+          response_findings: response.findings,
+        },
         settings,
       );
       const line = JSON.stringify(chain.seal(record));

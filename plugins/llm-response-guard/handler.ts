@@ -9,20 +9,28 @@
  *             kong.service.response.get_header("content-type") (2)  get_headers is {} when buffered
  *             kong.service.response.get_raw_body              (3)
  *             kong.ctx.shared.get(placeholders)                  only with restore_placeholders
- *             kong.ctx.shared.set("llm_usage", …)             (4)  when the answer reports usage
+ *             kong.ctx.shared.set(…)                          (4)  at most one, when there is something to publish:
+ *                 "llm_usage": the usage, with the answer's findings (`answer_check`) when it was scanned
+ *                 "llm_response_guard": the mark with `answer_check`, for a scanned answer without usage
  *             kong.response.exit(status, body)                   only when the answer changed or is withheld
+ *
+ * So a checked answer costs 4 calls (5 with restore_placeholders), plus the exit when
+ * it is rewritten or withheld; one that is not scanned (non-2xx, another content type)
+ * and reports no usage costs 3. The findings (types and counts, never text) ride in the
+ * usage value because that set is made anyway: a separate key would add a round trip to
+ * every checked answer (plugins/shared/marks.ts `AnswerCheck`).
  *
  * A plugin cannot replace the body any other way from a JS response phase
  * (kong.response.set_raw_body is body_filter only): `exit` sends the new body with
  * the upstream's headers and a new Content-Length.
  */
 import { failClosed } from '../shared/fail-closed';
-import { CTX_KEYS, SHARED_VALUES } from '../shared/marks';
+import { ANSWER_CHECK_MEMBER, CTX_KEYS, SHARED_VALUES } from '../shared/marks';
 import { internalError, reject } from '../shared/openai-error';
 import type { KongPdk } from '../shared/pdk';
 import { configureInstance, InvalidConfigReport, type Broken } from '../shared/plugin-instance';
 import { USAGE_CTX_KEY } from '../shared/usage';
-import { compileResponseGuard, runResponseGuard, type CompiledResponseGuard } from './core/guard';
+import { answerCheck, compileResponseGuard, runResponseGuard, type CompiledResponseGuard } from './core/guard';
 import { Schema, type LlmResponseGuardConfig } from './schema';
 
 export const PLUGIN_NAME = 'llm-response-guard';
@@ -83,8 +91,11 @@ export class LlmResponseGuardHandler {
     const placeholders = config.restore_placeholders ? placeholderMap(await kong.ctx.shared.get(SHARED_VALUES.placeholders)) : null;
 
     const decision = runResponseGuard(guard, { contentType, status, body, placeholders });
-    // before any exit: Kong answers nothing after one
-    if (decision.usage) await kong.ctx.shared.set(USAGE_CTX_KEY, decision.usage);
+    const check = answerCheck(decision);
+    // before any exit (Kong answers nothing after one), and one set at most: the check
+    // rides with the usage; only without usage does it need the mark's key
+    if (decision.usage) await kong.ctx.shared.set(USAGE_CTX_KEY, check ? { ...decision.usage, [ANSWER_CHECK_MEMBER]: check } : decision.usage);
+    else if (check) await kong.ctx.shared.set(CTX_KEY, { ...MARK, [ANSWER_CHECK_MEMBER]: check });
     if (decision.action === 'pass') return;
     if (decision.action === 'reject') return reject(kong, decision.rejection);
     const headers: Record<string, string> = contentType !== null ? { 'Content-Type': contentType } : {};

@@ -31,6 +31,28 @@ export const SHARED_VALUES = {
 } as const;
 
 /**
+ * What llm-response-guard found in one answer it scanned: entity type to occurrences
+ * (every action: redacted, masked, allowed, blocked) and whether the answer was
+ * withheld for a `block` type. Types and counts only, never answer text.
+ *
+ * It rides in a value the plugin sets anyway, under `ANSWER_CHECK_MEMBER`, so that
+ * publishing it costs no PDK call of its own when the answer reports its usage:
+ * - answer with usage: `kong.ctx.shared[USAGE_CTX_KEY]` = the usage plus this member
+ *   (readUsage ignores it; the Lua body_filter never writes it);
+ * - answer without usage: `kong.ctx.shared[CTX_KEYS['llm-response-guard']]` = the
+ *   bypass mark plus this member (one call that was not made before).
+ * Not published when nothing was scanned. kong/lua/serialize-values.lua copies it
+ * (first from the usage value, else from the mark) to the serialized log as
+ * `llm.response`, which llm-audit reads.
+ */
+export interface AnswerCheck {
+  findings: Record<string, number>;
+  blocked: boolean;
+}
+
+export const ANSWER_CHECK_MEMBER = 'answer_check';
+
+/**
  * What llm-auth publishes under `CTX_KEYS['llm-auth']` for the other plugins
  * (schemas/shared/llm-identity.json). Read it back as `ReceivedIdentity`: the value
  * crosses Kong's Lua side, where a null member disappears.

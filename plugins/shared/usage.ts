@@ -16,6 +16,10 @@
  * back as `[]` (test/bridge/lua-values.ts). `readUsage` undoes that and refuses anything
  * else that does not have the shape (null: treat the usage as unknown, never guess).
  *
+ * llm-response-guard adds one member of its own, `answer_check` (plugins/shared/marks.ts
+ * `AnswerCheck`: findings counts, never text), to the usage it publishes: readUsage
+ * ignores it, the Lua body_filter never writes it, serialize-values.lua copies it.
+ *
  * When the Lua body_filter saw a whole answer without a usage in it (an error, a gzip
  * body, a stream without include_usage), it leaves an `UnmeasuredAnswer` (`source:
  * "none"`) under the same key instead: `readUsage` refuses it, `readUnmeasuredAnswer`

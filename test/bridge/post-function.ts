@@ -61,6 +61,7 @@ const REQUEST = [
   'endpoint', 'model', 'stream', 'include_usage_injected', 'prompt_tokens',
   'prompt_tokens_method', 'requested_completion_tokens', 'body_rewritten', 'findings',
 ];
+const RESPONSE = ['findings', 'blocked'];
 
 const get = (t: unknown, k: string): unknown =>
   typeof t === 'object' && t !== null && !Array.isArray(t) && Object.prototype.hasOwnProperty.call(t, k) ? (t as Record<string, unknown>)[k] : undefined;
@@ -111,12 +112,22 @@ export function usageEncodingChunk(ctx: UpstreamRequestContext): void {
   if (measured) putHeader(ctx.request.headers, 'Accept-Encoding', ['identity']);
 }
 
+/** serialize-values.lua `answer_check`: llm-response-guard's check, in the usage value, else in its mark. */
+function answerCheck(shared: Record<string, unknown>): unknown {
+  for (const holder of [shared.llm_usage, shared.llm_response_guard]) {
+    if (luaType(holder) === 'table' && luaType(get(holder, 'answer_check')) === 'table') return get(holder, 'answer_check');
+  }
+  return undefined;
+}
+
 export function serializeValuesChunk(ctx: ChunkContext): void {
   const set = (key: string, value: unknown) => ctx.serializeValues.push({ key, value, mode: 'set' });
   const { llm_auth: auth, llm_guard: guard, llm_rate_limit: rl } = ctx.shared;
   if (luaType(auth) === 'table') set('llm.identity', pick(auth, IDENTITY));
   if (luaType(guard) === 'table') set('llm.request', pick(guard, REQUEST));
   if (luaType(rl) === 'table' && luaType(get(rl, 'log')) === 'table') set('llm.rate_limit', plain(get(rl, 'log'), 0));
+  const check = answerCheck(ctx.shared);
+  if (check !== undefined) set('llm.response', pick(check, RESPONSE));
 }
 
 // --- llm-ratelimit-headers ------------------------------------------------------------

@@ -135,7 +135,7 @@ describe('llm-audit through the bridge', () => {
       tokens: { prompt_method: 'exact', completion_method: 'exact', usage_source: 'response' },
       cost: { basis: 'exact', known: true },
       rate_limit: { allowed: true, key_by: 'header', limits: [{ id: 'rpm', unit: 'requests', limit: 3, remaining: 2 }] },
-      guard: { request_findings: { email: 1 } },
+      guard: { request_findings: { email: 1 }, response_findings: null },
     });
     // a header whose name says nothing: the secret detectors found the key in its value
     expect(first.request.headers['x-debug-note']).toMatch(/^forwarded \[REDACTED:openai_key\]$/);
@@ -184,5 +184,109 @@ describe('llm-audit on SIGTERM', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('llm-audit behind llm-guard (share_placeholders) and llm-response-guard', () => {
+  const PHONE = '+1 (415) 555-2671';
+  const EMAIL = 'jane.doe@example.com';
+  let env: BridgeWith;
+  let dir: string;
+
+  // one post-function for the service: its guard requires only the mark every route has
+  // the prompt's phone is replaced (its placeholder shared), its e-mail allowed through:
+  // the mock echoes the prompt, so OpenAI's answer holds the e-mail, which
+  // llm-response-guard redacts (or, on /blocked, withholds) and the phone is restored
+  function checkedYml(): string {
+    const postFunction = ['    plugins:', '      - name: post-function', ...postFunctionConfig(readLuaSources(), ['llm_guard'], '        ')].join('\n');
+    const route = (name: string, responseGuard: string) => `      - name: ${name}
+        paths: [/${name}/v1]
+        strip_path: true
+        plugins:
+          - name: llm-guard
+            config:
+              redaction: { share_placeholders: true, actions: { email: allow } }
+          - name: llm-response-guard
+            config: ${responseGuard}
+          - name: llm-audit
+            config:
+              signing_key: "{vault://env/llm-audit-test-key}"
+              batch_max_wait_ms: 20
+              spill_dir: ${path.join(dir, 'spill')}
+              metrics: false
+              sinks:
+                - { type: file, path: ${path.join(dir, 'audit.jsonl')} }`;
+    return `_format_version: "3.0"
+services:
+  - name: openai
+    url: http://127.0.0.1:1/v1
+${postFunction}
+    routes:
+${route('checked', '{ restore_placeholders: true }')}
+${route('blocked', '{ redaction: { actions: { email: block } } }')}
+      - name: plain
+        paths: [/plain/v1]
+        strip_path: true
+        plugins:
+          - name: llm-guard
+            config:
+              redaction: { share_placeholders: true, actions: { email: allow } }
+          - name: llm-audit
+            config:
+              signing_key: "{vault://env/llm-audit-test-key}"
+              batch_max_wait_ms: 20
+              spill_dir: ${path.join(dir, 'spill')}
+              metrics: false
+              sinks:
+                - { type: file, path: ${path.join(dir, 'audit.jsonl')} }
+`;
+  }
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llm-audit-checked-'));
+    env = await bridgeWithYml(checkedYml(), { env: { LLM_AUDIT_TEST_KEY: KEY } });
+  });
+  afterAll(async () => {
+    await env?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("records the answer's findings (types and counts), never its text; null where no answer was checked", async () => {
+    const sdk = (route: string) => new OpenAI({ apiKey: 'sk-client', baseURL: `${env.bridge.url}/${route}/v1`, maxRetries: 0 });
+    const prompt = `Call ${PHONE} or write ${EMAIL}`;
+    const answer = await sdk('checked').chat.completions.create(chat(prompt));
+    expect(env.mock.requests[0].body).not.toContain('555-2671');
+    expect(env.mock.requests[0].body).toContain(EMAIL);
+    expect(answer.choices[0].message.content).toBe(`Echo: Call ${PHONE} or write [EMAIL_1]`);
+    const withheld = await sdk('blocked').chat.completions.create(chat(prompt)).catch((e) => e);
+    expect(withheld).toMatchObject({ status: 502, code: 'response_blocked' });
+    await sdk('plain').chat.completions.create(chat(prompt));
+    await env.bridge.drainLogPhase();
+
+    const file = path.join(dir, 'audit.jsonl');
+    const lines = await linesOf(file, 3);
+    expect(lines).toHaveLength(3);
+    const records = lines.map((l) => JSON.parse(l));
+    for (const r of records) expect(schemaCheck(r)).toBe(true);
+    const [checked, blocked, plain] = records;
+    expect(checked).toMatchObject({
+      route: { name: 'checked' },
+      // the rewritten answer went out through kong.response.exit: Kong's source is "exit"
+      response: { status: 200, source: 'gateway' },
+      guard: { request_findings: { phone: 1, email: 1 }, response_findings: { email: 1 }, blocked: false },
+    });
+    expect(blocked).toMatchObject({
+      route: { name: 'blocked' },
+      response: { status: 502, source: 'gateway', error_type: 'server_error' },
+      guard: { response_findings: { email: 1 } },
+    });
+    expect(plain).toMatchObject({ route: { name: 'plain' }, response: { status: 200 }, guard: { request_findings: { phone: 1, email: 1 }, response_findings: null } });
+
+    // neither the answer's nor the prompt's text, nor the placeholder map llm-guard shared
+    const text = fs.readFileSync(file, 'utf8');
+    for (const t of [EMAIL, '555-2671', 'Echo', '[EMAIL_1]', '[PHONE_1]', 'Call ']) expect(text).not.toContain(t);
+    // still one PDK call per log event: the findings came in serialize()
+    const logCalls = env.bridge.traces.map((t) => t.pdkCalls.filter((c) => c.plugin === PLUGIN).map((c) => c.method));
+    expect(logCalls).toEqual([['kong.log.serialize', 'kong.node.get_id'], ['kong.log.serialize'], ['kong.log.serialize']]);
   });
 });

@@ -97,7 +97,7 @@ export interface AuditInputs {
   usage?: unknown;
   /** llm-rate-limit's decision log (`llm.rate_limit`), or its whole published value. */
   rate_limit?: unknown;
-  /** llm-response-guard's findings, type to count. */
+  /** llm-response-guard's findings, type to count (`llm.response.findings`); absent where no answer was scanned. */
   response_findings?: unknown;
   /** The OpenAI error type a plugin answered with, when it published one. */
   error_type?: unknown;

@@ -20,6 +20,7 @@
  * The answer is re-serialized only when a text changed: a JSON answer compactly with
  * `JSON.stringify`, a stream event by event (unchanged events byte for byte).
  */
+import type { AnswerCheck } from '../../shared/marks';
 import type { Rejection } from '../../shared/openai-error';
 import { compileRedactionPolicy, type Action, type BuiltinEntityType, type RedactionPolicy } from '../../shared/redaction';
 import { compileSchemaText, type CustomValidator } from '../../shared/request/validate';
@@ -63,13 +64,18 @@ export interface AnswerInput {
 /** Entity type to occurrences found in the answer (all actions); never any text. */
 export type ResponseFindings = Record<string, number>;
 
+/**
+ * `findings` is null when the answer's texts were not scanned (a non-2xx or empty
+ * answer, another content type, one refused before redaction, redaction off), so a
+ * reader can tell "checked, nothing found" (`{}`) from "not checked".
+ */
 export type ResponseDecision =
   /** Send the upstream's body as is. */
-  | { action: 'pass'; usage: LlmUsage | null; findings: ResponseFindings }
+  | { action: 'pass'; usage: LlmUsage | null; findings: ResponseFindings | null }
   /** Send `body` instead (the same Content-Type). */
-  | { action: 'replace'; body: string; usage: LlmUsage | null; findings: ResponseFindings }
+  | { action: 'replace'; body: string; usage: LlmUsage | null; findings: ResponseFindings | null }
   /** Withhold the answer: send the rejection instead. */
-  | { action: 'reject'; rejection: Rejection; usage: LlmUsage | null; findings: ResponseFindings };
+  | { action: 'reject'; rejection: Rejection; usage: LlmUsage | null; findings: ResponseFindings | null };
 
 /** A config that cannot run: the message names the field, never a value. */
 export class ResponseGuardConfigError extends Error {
@@ -112,23 +118,23 @@ export function compileResponseGuard(config: ResponseGuardConfig): CompiledRespo
  * body; pure: the adapter applies the decision and publishes `usage`.
  */
 export function runResponseGuard(guard: CompiledResponseGuard, input: AnswerInput): ResponseDecision {
-  const none: ResponseFindings = {};
-  if (input.status < 200 || input.status > 299 || input.body.length === 0) return { action: 'pass', usage: null, findings: none };
+  if (input.status < 200 || input.status > 299 || input.body.length === 0) return { action: 'pass', usage: null, findings: null };
   const parsed = parseAnswer(input.contentType, input.body, guard.config.max_answer_bytes);
-  if (!parsed.ok) return { action: 'reject', rejection: withheld(parsed.code, MESSAGES[parsed.code]), usage: null, findings: none };
+  if (!parsed.ok) return { action: 'reject', rejection: withheld(parsed.code, MESSAGES[parsed.code]), usage: null, findings: null };
   const answer = parsed.answer;
-  if (answer.kind === 'other') return { action: 'pass', usage: null, findings: none };
+  if (answer.kind === 'other') return { action: 'pass', usage: null, findings: null };
   const usage = answerUsage(answer);
 
   if (guard.schema !== null && answer.kind === 'json' && guard.schema(answer.value) !== null) {
-    return { action: 'reject', rejection: withheld('response_schema_mismatch', MESSAGES.response_schema_mismatch), usage, findings: none };
+    return { action: 'reject', rejection: withheld('response_schema_mismatch', MESSAGES.response_schema_mismatch), usage, findings: null };
   }
 
   const placeholders = guard.config.restore_placeholders && input.placeholders !== null && input.placeholders.size > 0 ? input.placeholders : null;
-  if (guard.redaction === null && placeholders === null) return { action: 'pass', usage, findings: none };
+  if (guard.redaction === null && placeholders === null) return { action: 'pass', usage, findings: null };
   const rewriter = new TextRewriter(guard.redaction, placeholders);
   const { changed, changedEvents } = rewriteAnswer(answer, rewriter);
-  const findings = rewriter.session?.findings() ?? none;
+  // no session: redaction is off and only placeholders were restored (nothing scanned)
+  const findings = rewriter.session?.findings() ?? null;
 
   const blocked = rewriter.session?.blocked;
   if (blocked !== undefined && blocked.size > 0) {
@@ -166,3 +172,14 @@ export function answerUsage(answer: Answer): LlmUsage | null {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * What the adapter publishes of one checked answer (`AnswerCheck`, plugins/shared/
+ * marks.ts): counts per type and whether the answer was withheld for a `block` type.
+ * Null when nothing was scanned: there is nothing true to say about its contents.
+ */
+export function answerCheck(decision: ResponseDecision): AnswerCheck | null {
+  if (decision.findings === null) return null;
+  const blocked = decision.action === 'reject' && decision.rejection.code === 'response_blocked';
+  return { findings: decision.findings, blocked };
+}

@@ -17,4 +17,7 @@ export const FACTS = {
   findings: { pii: { email: 2 }, injection: [{ rule_id: 'ignore-previous', category: 'override' }], blocked: false },
 };
 export const RATE_LIMIT_LOG = { decision: 'allow', limits: [{ name: 'tokens', remaining: 900, reserved: 275 }], store: 'redis' };
-
+/** llm-response-guard's check of one answer (plugins/shared/marks.ts AnswerCheck). */
+export const ANSWER_CHECK = { findings: { email: 2, openai_key: 1 }, blocked: false };
+/** A usage as llm-response-guard publishes it (plugins/shared/usage.ts LlmUsage), carrying the check. */
+export const USAGE = { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21, cached_tokens: 4, reasoning_tokens: 0, source: 'response' };

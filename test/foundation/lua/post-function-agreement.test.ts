@@ -18,7 +18,7 @@ import { luaRoundTrip } from '../../bridge/lua-values';
 import { parsePostFunction, type ChunkContext, type PostFunction } from '../../bridge/post-function';
 import type { Headers } from '../../bridge/request-context';
 import { POST_FUNCTION_CHUNKS } from '../../../scripts/gen-kong-lua';
-import { FACTS, IDENTITY, RATE_LIMIT_LOG } from './ctx-values';
+import { ANSWER_CHECK, FACTS, IDENTITY, RATE_LIMIT_LOG, USAGE } from './ctx-values';
 import { runLua, type AccessResult, type BodyCase, type BodyResult, type HeaderResult, type LuaInput } from './lua-harness';
 import {
   CHAT_USAGE,
@@ -303,6 +303,12 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
       { name: 'marks only', shared: { llm_auth: true, llm_guard: 1, llm_rate_limit: 'x' } },
       { name: 'log not a table', shared: { llm_rate_limit: { log: 'allow' } } },
       { name: 'deep log', shared: { llm_rate_limit: { log: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } }, list: [1, 'two', true] } } } },
+      { name: 'answer check in the usage', shared: { llm_usage: { ...USAGE, answer_check: ANSWER_CHECK }, llm_response_guard: { checked: true } } },
+      { name: 'answer check in the mark', shared: { llm_response_guard: { checked: true, answer_check: { findings: { email: 1 }, blocked: true } } } },
+      { name: 'answer check in both', shared: { llm_usage: { ...USAGE, answer_check: ANSWER_CHECK }, llm_response_guard: { checked: true, answer_check: { findings: {}, blocked: true } } } },
+      { name: 'answer check, nothing found', shared: { llm_response_guard: { checked: true, answer_check: { findings: {}, blocked: false } } } },
+      { name: 'answer check with extras', shared: { llm_usage: { ...USAGE, answer_check: { ...ANSWER_CHECK, text: 'jane@example.com', deep: { a: 1 } } } } },
+      { name: 'answer check not a table', shared: { llm_usage: { ...USAGE, answer_check: 'x' }, llm_response_guard: { answer_check: [] } } },
     ];
     const lua = runLua('kong/lua/serialize-values.lua', cases.map((c) => ({ ...c, kind: 'access' as const })), []).results as AccessResult[];
 

@@ -3,7 +3,7 @@
  * default sandbox (no `require`): what our JS plugins published in kong.ctx.shared
  * reaches Kong's serialized log, and only the members named in the Lua.
  */
-import { FACTS, IDENTITY, RATE_LIMIT_LOG } from './ctx-values';
+import { ANSWER_CHECK, FACTS, IDENTITY, RATE_LIMIT_LOG, USAGE } from './ctx-values';
 import { runLua, type AccessCase, type AccessResult, type LuaInput } from './lua-harness';
 
 const CODE = 'kong/lua/serialize-values.lua';
@@ -62,6 +62,56 @@ describe('serialize-values.lua (post-function header_filter)', () => {
     const [r] = run([{ name: 'deep', shared: { llm_rate_limit: { log: { ok: 1, deep } } } }]);
     // log is level 0, deep 1, a 2, ..., e 6: e's table is past the limit
     expect(serialized(r)).toEqual({ 'llm.rate_limit': { ok: 1, deep: { a: { b: { c: { d: {} } } } } } });
+  });
+
+  describe("llm-response-guard's answer_check -> llm.response", () => {
+    it('copies it from the usage value (an answer with usage) and from the mark (one without)', () => {
+      const [withUsage, withoutUsage, blocked] = run([
+        { name: 'in the usage', shared: { llm_usage: { ...USAGE, answer_check: ANSWER_CHECK }, llm_response_guard: { checked: true } } },
+        { name: 'in the mark', shared: { llm_response_guard: { checked: true, answer_check: ANSWER_CHECK } } },
+        { name: 'withheld', shared: { llm_usage: { ...USAGE, answer_check: { findings: { email: 1 }, blocked: true } } } },
+      ]);
+      expect(serialized(withUsage)).toEqual({ 'llm.response': ANSWER_CHECK });
+      expect(serialized(withoutUsage)).toEqual({ 'llm.response': ANSWER_CHECK });
+      expect(serialized(blocked)).toEqual({ 'llm.response': { findings: { email: 1 }, blocked: true } });
+      for (const r of [withUsage, withoutUsage, blocked]) expect(r.logs).toEqual([]);
+    });
+
+    it('takes the usage value first when both hold one', () => {
+      const [r] = run([
+        {
+          name: 'both',
+          shared: {
+            llm_usage: { ...USAGE, answer_check: { findings: { phone: 1 }, blocked: false } },
+            llm_response_guard: { checked: true, answer_check: { findings: { email: 9 }, blocked: true } },
+          },
+        },
+      ]);
+      expect(serialized(r)).toEqual({ 'llm.response': { findings: { phone: 1 }, blocked: false } });
+    });
+
+    it('copies findings and blocked only: answer text a plugin might add stays out, and so does the usage', () => {
+      const [r] = run([
+        {
+          name: 'extra',
+          shared: { llm_usage: { ...USAGE, answer_check: { ...ANSWER_CHECK, answer: 'mail jane.doe@example.com', spans: ['sk-live-secret'] } } },
+        },
+      ]);
+      expect(serialized(r)).toEqual({ 'llm.response': ANSWER_CHECK });
+      expect(r.serialized).not.toMatch(/example\.com|secret|prompt_tokens/);
+    });
+
+    it('writes nothing without a check: a plain usage (the body_filter\'s), the bare mark, a check that is not a table', () => {
+      const results = run([
+        { name: 'plain usage', shared: { llm_usage: USAGE, llm_response_guard: { checked: true } } },
+        { name: 'unmeasured', shared: { llm_usage: { source: 'none', status: 200, answer_bytes: 10, stream: false, encoded: false } } },
+        { name: 'marks only', shared: { llm_usage: true, llm_response_guard: true } },
+        { name: 'check not a table', shared: { llm_usage: { ...USAGE, answer_check: 'email' }, llm_response_guard: { answer_check: 2 } } },
+      ]);
+      for (const r of results) {
+        expect({ name: r.name, ok: r.ok, serialized: r.serialized, logs: r.logs }).toEqual({ name: r.name, ok: true, serialized: '{}', logs: [] });
+      }
+    });
   });
 
   it('leaves kong.ctx.shared as it was, and never answers (the guard after it does)', () => {

@@ -1,4 +1,5 @@
 import {
+  answerCheck,
   answerUsage,
   compileResponseGuard,
   ResponseGuardConfigError,
@@ -65,7 +66,8 @@ describe('runResponseGuard', () => {
   it('passes non-2xx answers untouched with usage unknown', () => {
     const err = JSON.stringify({ error: { message: `bad ${FAKE.email}`, type: 'invalid_request_error', param: null, code: null } });
     for (const status of [400, 429, 500, 503, 304]) {
-      expect(runResponseGuard(guard, input(err, JSON_TYPE, { status }))).toEqual({ action: 'pass', usage: null, findings: {} });
+      // not scanned: null, not {} (which would say "checked, nothing found")
+      expect(runResponseGuard(guard, input(err, JSON_TYPE, { status }))).toEqual({ action: 'pass', usage: null, findings: null });
     }
   });
 
@@ -239,5 +241,44 @@ describe('answerUsage', () => {
 
   it('reads the include_usage chunk of a stream, ignoring usage: null chunks', () => {
     expect(answerUsage(parse(chatStream(['a', 'b'], { usage: true }), SSE_TYPE))).toMatchObject({ total_tokens: 21, source: 'stream' });
+  });
+});
+
+describe('answerCheck (what the adapter publishes of an answer)', () => {
+  const strict = compileResponseGuard(config({ redaction: { enabled: true, actions: { email: 'block' }, custom_patterns: [] } }));
+  const schema = compileResponseGuard(config({ response_schema: JSON.stringify({ type: 'object', required: ['nope'] }) }));
+  const restoreOnly = compileResponseGuard(config({ redaction: { enabled: false, actions: {}, custom_patterns: [] }, restore_placeholders: true }));
+  const placeholders = new Map([['[EMAIL_1]', 'alice@client.example']]);
+
+  it('counts what a scanned answer held, and says whether it was withheld', () => {
+    const redacted = runResponseGuard(guard, input(JSON.stringify(chatCompletion(`Mail ${FAKE.email} or ${FAKE.email}`, `key ${FAKE.openai}`))));
+    expect(answerCheck(redacted)).toEqual({ findings: { email: 2, openai_key: 1 }, blocked: false });
+    const withheld = runResponseGuard(strict, input(JSON.stringify(chatCompletion(FAKE.email))));
+    expect(answerCheck(withheld)).toEqual({ findings: { email: 1 }, blocked: true });
+    // scanned and clean: {} (checked, nothing found), with or without usage
+    expect(answerCheck(runResponseGuard(guard, input(JSON.stringify(chatCompletion('Hello!')))))).toEqual({ findings: {}, blocked: false });
+    expect(answerCheck(runResponseGuard(guard, input(chatStream(['hi']), SSE_TYPE)))).toEqual({ findings: {}, blocked: false });
+  });
+
+  it('is null for answers whose texts were not scanned, refusals other than a block included', () => {
+    const cases = [
+      runResponseGuard(guard, input(JSON.stringify({ error: { message: FAKE.email } }), JSON_TYPE, { status: 400 })),
+      runResponseGuard(guard, input(new Uint8Array([0xff, 0xfb]), 'audio/mpeg')),
+      runResponseGuard(guard, input('', JSON_TYPE)),
+      runResponseGuard(guard, input(`not json ${FAKE.email}`)),
+      runResponseGuard(schema, input(JSON.stringify(chatCompletion(FAKE.email)))),
+      runResponseGuard(restoreOnly, input(JSON.stringify(chatCompletion(`[EMAIL_1] ${FAKE.email}`)), JSON_TYPE, { placeholders })),
+    ];
+    expect(cases.map((d) => d.action)).toEqual(['pass', 'pass', 'pass', 'reject', 'reject', 'replace']);
+    for (const d of cases) {
+      expect(d.findings).toBeNull();
+      expect(answerCheck(d)).toBeNull();
+    }
+  });
+
+  it('never carries answer text', () => {
+    const d = runResponseGuard(strict, input(chatStream(['write ', FAKE.email.slice(0, 5), FAKE.email.slice(5)], { usage: true }), SSE_TYPE));
+    const text = JSON.stringify(answerCheck(d));
+    expect(text).toBe('{"findings":{"email":1},"blocked":true}');
   });
 });
