@@ -13,6 +13,8 @@
 --                                          requested_completion_tokens,
 --                                          body_rewritten, findings
 --   kong.ctx.shared.llm_rate_limit.log  -> "llm.rate_limit": the whole table
+--   kong.ctx.shared.llm_usage           -> "llm.usage" (the usage members only), when a
+--                                          plugin published it before the body passed
 --   kong.ctx.shared.llm_usage.answer_check, else
 --   kong.ctx.shared.llm_response_guard.answer_check
 --                                       -> "llm.response": findings, blocked
@@ -47,6 +49,7 @@ local REQUEST = {
   "prompt_tokens_method", "requested_completion_tokens", "body_rewritten", "findings",
 }
 local RESPONSE = { "findings", "blocked" }
+local USAGE = { "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens", "source" }
 
 -- A copy of `v` with only what a log can hold; nil for anything else.
 local function plain(v, depth)
@@ -109,4 +112,12 @@ return function()
 
   local check = answer_check(shared)
   if check then set("llm.response", pick(check, RESPONSE)) end
+
+  -- a usage already published before the body passes (llm-response-guard buffers the
+  -- answer and reads it whole): the usage-capture body_filter then leaves it alone, so
+  -- it reaches the log from here
+  local usage = shared.llm_usage
+  if type(usage) == "table" and (usage.source == "response" or usage.source == "stream") then
+    set("llm.usage", pick(usage, USAGE))
+  end
 end

@@ -120,6 +120,8 @@ function answerCheck(shared: Record<string, unknown>): unknown {
   return undefined;
 }
 
+const USAGE = ['prompt_tokens', 'completion_tokens', 'total_tokens', 'cached_tokens', 'reasoning_tokens', 'source'];
+
 export function serializeValuesChunk(ctx: ChunkContext): void {
   const set = (key: string, value: unknown) => ctx.serializeValues.push({ key, value, mode: 'set' });
   const { llm_auth: auth, llm_guard: guard, llm_rate_limit: rl } = ctx.shared;
@@ -128,6 +130,8 @@ export function serializeValuesChunk(ctx: ChunkContext): void {
   if (luaType(rl) === 'table' && luaType(get(rl, 'log')) === 'table') set('llm.rate_limit', plain(get(rl, 'log'), 0));
   const check = answerCheck(ctx.shared);
   if (check !== undefined) set('llm.response', pick(check, RESPONSE));
+  const usage = ctx.shared.llm_usage;
+  if (luaType(usage) === 'table' && (get(usage, 'source') === 'response' || get(usage, 'source') === 'stream')) set('llm.usage', pick(usage, USAGE));
 }
 
 // --- llm-ratelimit-headers ------------------------------------------------------------

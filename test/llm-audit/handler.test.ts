@@ -274,7 +274,10 @@ ${route('blocked', '{ redaction: { actions: { email: block } } }')}
       // the rewritten answer went out through kong.response.exit: Kong's source is "exit"
       response: { status: 200, source: 'gateway' },
       guard: { request_findings: { phone: 1, email: 1 }, response_findings: { email: 1 }, blocked: false },
+      // llm-response-guard read the usage from the whole answer; the post-function logged it
+      tokens: { completion_method: 'exact', usage_source: 'response' },
     });
+    expect(checked.tokens.total).toBeGreaterThan(0);
     expect(blocked).toMatchObject({
       route: { name: 'blocked' },
       response: { status: 502, source: 'gateway', error_type: 'server_error' },

@@ -302,6 +302,8 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
       { name: 'sparse', shared: { llm_auth: { credential_id: 'k', auth_method: 'jwt', scopes: [] }, llm_guard: { endpoint: 'embeddings', stream: false, findings: { pii: {}, injection: [], blocked: false } } } },
       { name: 'marks only', shared: { llm_auth: true, llm_guard: 1, llm_rate_limit: 'x' } },
       { name: 'log not a table', shared: { llm_rate_limit: { log: 'allow' } } },
+      { name: 'usage published before the body', shared: { llm_usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12, cached_tokens: 0, source: 'response', extra: 'x' } } },
+      { name: 'usage of another source', shared: { llm_usage: { source: 'none', status: 200, answer_bytes: 10, stream: false, encoded: false } } },
       { name: 'deep log', shared: { llm_rate_limit: { log: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } }, list: [1, 'two', true] } } } },
       { name: 'answer check in the usage', shared: { llm_usage: { ...USAGE, answer_check: ANSWER_CHECK }, llm_response_guard: { checked: true } } },
       { name: 'answer check in the mark', shared: { llm_response_guard: { checked: true, answer_check: { findings: { email: 1 }, blocked: true } } } },

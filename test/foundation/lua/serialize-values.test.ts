@@ -71,9 +71,10 @@ describe('serialize-values.lua (post-function header_filter)', () => {
         { name: 'in the mark', shared: { llm_response_guard: { checked: true, answer_check: ANSWER_CHECK } } },
         { name: 'withheld', shared: { llm_usage: { ...USAGE, answer_check: { findings: { email: 1 }, blocked: true } } } },
       ]);
-      expect(serialized(withUsage)).toEqual({ 'llm.response': ANSWER_CHECK });
+      // the usage llm-response-guard read from the whole answer is logged too (the body_filter leaves a published one alone)
+      expect(serialized(withUsage)).toEqual({ 'llm.response': ANSWER_CHECK, 'llm.usage': USAGE });
       expect(serialized(withoutUsage)).toEqual({ 'llm.response': ANSWER_CHECK });
-      expect(serialized(blocked)).toEqual({ 'llm.response': { findings: { email: 1 }, blocked: true } });
+      expect(serialized(blocked)).toEqual({ 'llm.response': { findings: { email: 1 }, blocked: true }, 'llm.usage': USAGE });
       for (const r of [withUsage, withoutUsage, blocked]) expect(r.logs).toEqual([]);
     });
 
@@ -87,26 +88,30 @@ describe('serialize-values.lua (post-function header_filter)', () => {
           },
         },
       ]);
-      expect(serialized(r)).toEqual({ 'llm.response': { findings: { phone: 1 }, blocked: false } });
+      expect(serialized(r)).toEqual({ 'llm.response': { findings: { phone: 1 }, blocked: false }, 'llm.usage': USAGE });
     });
 
-    it('copies findings and blocked only: answer text a plugin might add stays out, and so does the usage', () => {
+    it('copies findings and blocked only, and the usage members only: answer text a plugin might add stays out', () => {
       const [r] = run([
         {
           name: 'extra',
           shared: { llm_usage: { ...USAGE, answer_check: { ...ANSWER_CHECK, answer: 'mail jane.doe@example.com', spans: ['sk-live-secret'] } } },
         },
       ]);
-      expect(serialized(r)).toEqual({ 'llm.response': ANSWER_CHECK });
-      expect(r.serialized).not.toMatch(/example\.com|secret|prompt_tokens/);
+      expect(serialized(r)).toEqual({ 'llm.response': ANSWER_CHECK, 'llm.usage': USAGE });
+      expect(r.serialized).not.toMatch(/example\.com|secret/);
     });
 
-    it('writes nothing without a check: a plain usage (the body_filter\'s), the bare mark, a check that is not a table', () => {
+    it('logs a usage published before the body as llm.usage, with no llm.response when there is no check', () => {
+      const [r] = run([{ name: 'plain usage', shared: { llm_usage: USAGE, llm_response_guard: { checked: true } } }]);
+      expect(serialized(r)).toEqual({ 'llm.usage': USAGE });
+    });
+
+    it('writes nothing without a check or a usage: an unmeasured answer, the bare marks, a check that is not a table', () => {
       const results = run([
-        { name: 'plain usage', shared: { llm_usage: USAGE, llm_response_guard: { checked: true } } },
         { name: 'unmeasured', shared: { llm_usage: { source: 'none', status: 200, answer_bytes: 10, stream: false, encoded: false } } },
         { name: 'marks only', shared: { llm_usage: true, llm_response_guard: true } },
-        { name: 'check not a table', shared: { llm_usage: { ...USAGE, answer_check: 'email' }, llm_response_guard: { answer_check: 2 } } },
+        { name: 'check not a table', shared: { llm_usage: { ...USAGE, source: 'other', answer_check: 'email' }, llm_response_guard: { answer_check: 2 } } },
       ]);
       for (const r of results) {
         expect({ name: r.name, ok: r.ok, serialized: r.serialized, logs: r.logs }).toEqual({ name: r.name, ok: true, serialized: '{}', logs: [] });
