@@ -49,7 +49,7 @@ import { Schema, type LlmAuditConfig } from '../plugins/llm-audit/schema';
 import { parsePluginConfig } from '../plugins/shared/kong-config';
 import { postFunctionConfig, readLuaSources } from '../scripts/gen-kong-lua';
 import { authPlugin, benchApiKey } from './auth';
-import { compare, median, percentile, ROUNDS, startGateway, type Gateway, type PdkCallSummary, type Scenario } from './harness';
+import { compare, median, percentile, probePdkCalls, ROUNDS, startGateway, type Gateway, type PdkCallSummary, type Scenario } from './harness';
 import { chatBody } from './prose';
 
 const KEY_TEXT = `base64:${crypto.randomBytes(32).toString('base64')}`;
@@ -451,18 +451,6 @@ function route(name: string, plugins: string): string {
         strip_path: true${plugins ? `\n        plugins:${plugins}` : ''}`;
 }
 
-async function probe(gateway: Gateway, row: Row): Promise<PdkCallSummary> {
-  // one request first, not counted: the first record of the process also reads the node id
-  for (let i = 0; i <= PROBE; i++) {
-    const r = await fetch(`${gateway.url}${row.path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(row.headers?.(i) ?? {}) }, body: row.body });
-    await r.arrayBuffer();
-    if (r.status !== 200) throw new Error(`${row.name}: the probe request got ${r.status}`);
-  }
-  const summary = await gateway.pdkCalls(PROBE);
-  for (const p of row.plugins) if (!summary.plugins[p]) throw new Error(`${row.name}: ${p} made no PDK call (did it run?)`);
-  return summary;
-}
-
 export async function benchAuditBridge(): Promise<number> {
   const requests = Number(process.env.BENCH_AUDIT_BRIDGE_REQUESTS ?? 2000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-audit-bridge-'));
@@ -512,7 +500,7 @@ consumers:
   let errors = 0;
   try {
     const summaries: PdkCallSummary[] = [];
-    for (const r of rows) summaries.push(await probe(gateway, r));
+    for (const r of rows) summaries.push(await probePdkCalls(gateway, r, { count: PROBE, warmup: 1 }));
     errors = await compare(`llm-audit through the bridge (POST /v1/chat/completions, ${body.length}-byte body)`, gateway.url, rows, requests);
 
     process.stdout.write(`\nPDK calls per request as the bridge counted them (${PROBE} requests one at a time per scenario, after one not counted):\n\n`);

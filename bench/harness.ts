@@ -217,3 +217,29 @@ export async function startGateway(kongYml: string): Promise<Gateway> {
     },
   };
 }
+
+/**
+ * Sends `warmup` requests of `row` not counted, then `count` counted, one at a time (each
+ * must be answered 200; request i gets `row.headers(first + i)`), and returns the
+ * bridge's PDK call counts of the counted ones; each of `plugins` must show calls (the
+ * check that it really ran on that route).
+ */
+export async function probePdkCalls(
+  gateway: Gateway,
+  row: Scenario & { plugins: readonly string[] },
+  opts: { count: number; warmup?: number; first?: number },
+): Promise<PdkCallSummary> {
+  const total = (opts.warmup ?? 0) + opts.count;
+  for (let i = 0; i < total; i++) {
+    const r = await fetch(`${gateway.url}${row.path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(row.headers?.((opts.first ?? 0) + i) ?? {}) },
+      body: row.body,
+    });
+    await r.arrayBuffer();
+    if (r.status !== 200) throw new Error(`${row.name}: the probe request got ${r.status}`);
+  }
+  const summary = await gateway.pdkCalls(opts.count);
+  for (const p of row.plugins) if (!summary.plugins[p]) throw new Error(`${row.name}: ${p} made no PDK call (did it run?)`);
+  return summary;
+}

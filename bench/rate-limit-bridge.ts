@@ -25,7 +25,7 @@
 import crypto = require('crypto');
 import { Redis } from 'ioredis';
 import { authPlugin, benchApiKey } from './auth';
-import { compare, startGateway, type Gateway, type PdkCallSummary, type Scenario } from './harness';
+import { compare, probePdkCalls, startGateway, type Gateway, type PdkCallSummary, type Scenario } from './harness';
 import { chatBody } from './prose';
 
 const PROBE = 20;
@@ -77,22 +77,6 @@ async function keysUnder(client: Redis, prefix: string, remove: boolean): Promis
     if (found.length > 0) n += remove ? await client.unlink(...found) : found.length;
   } while (cursor !== '0');
   return n;
-}
-
-/** Sends PROBE requests one at a time (each must be answered 200); returns the bridge's PDK call counts for them. */
-async function probe(gateway: Gateway, row: Row, first: number): Promise<PdkCallSummary> {
-  for (let i = 0; i < PROBE; i++) {
-    const r = await fetch(`${gateway.url}${row.path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(row.headers?.(first + i) ?? {}) },
-      body: row.body,
-    });
-    await r.arrayBuffer();
-    if (r.status !== 200) throw new Error(`${row.name}: the probe request got ${r.status}`);
-  }
-  const summary = await gateway.pdkCalls(PROBE);
-  for (const p of row.plugins) if (!summary.plugins[p]) throw new Error(`${row.name}: ${p} made no PDK call (did it run?)`);
-  return summary;
 }
 
 /** Returns the number of failed requests. */
@@ -160,7 +144,7 @@ consumers:
     gateway = await startGateway(kongYml);
     const summaries: PdkCallSummary[] = [];
     // probe indexes stay clear of the timed rounds' (harmless if not: the limits never refuse)
-    for (const [i, r] of rows.entries()) summaries.push(await probe(gateway, r, 10_000_000 + i * PROBE));
+    for (const [i, r] of rows.entries()) summaries.push(await probePdkCalls(gateway, r, { count: PROBE, first: 10_000_000 + i * PROBE }));
     if ((await keysUnder(client, prefix, false)) === 0) throw new Error('the redis rows wrote no key under the run\'s prefix: is the store really Redis?');
 
     const errors = await compare(`llm-rate-limit through the bridge (POST /v1/chat/completions, ${body.length}-byte body, limits never reached)`, gateway.url, rows, requests);

@@ -30,6 +30,7 @@ import { buildAuditRecord, type RecordSettings } from './core/record';
 import { compileValueRedactor } from './core/redact';
 import { chainFor, chainStateDir, metricsFor, nodeIdOnce, outputFor, type AuditOutput } from './runtime';
 import { Schema, type LlmAuditConfig } from './schema';
+import { isObj } from '../shared/values';
 
 export const PLUGIN_NAME = 'llm-audit';
 /** Log-phase failures are logged at most this often. */
@@ -50,9 +51,6 @@ export function recordSettings(config: LlmAuditConfig): RecordSettings {
 }
 
 type Ready = { ok: true; settings: RecordSettings; chain: AuditChain; outputs: AuditOutput[]; metrics: AuditMetrics | null };
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export class LlmAuditHandler {
   private readonly state: Ready | Broken;

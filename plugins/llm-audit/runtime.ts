@@ -18,7 +18,7 @@
 import crypto = require('crypto');
 import os = require('os');
 import path = require('path');
-import { deferLog } from '../shared/deferred-log';
+import { logOutsideRequest } from '../shared/deferred-log';
 import { configFingerprint } from '../shared/per-config';
 import { onShutdown } from '../shared/shutdown';
 import { PersistentChain, stateFile } from './chain-store';
@@ -38,12 +38,7 @@ const SPILL_SEGMENT_BYTES = 8 << 20;
 /** CloudWatch counts 26 bytes per event on top of the record: keep a batch under its 1 MiB call. */
 const CLOUDWATCH_BATCH_BYTES = 900 << 10;
 
-/** To Kong's error log with the next record (deferred-log.ts), and to stderr (Kong's info level). */
-function logLine(level: 'error' | 'warn' | 'notice', event: string, fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ level, plugin: PLUGIN, event, ...fields });
-  if (level !== 'notice') deferLog(line);
-  process.stderr.write(`${line}\n`);
-}
+const logLine = (level: 'error' | 'warn' | 'notice', event: string, fields: Record<string, unknown>): void => logOutsideRequest(PLUGIN, level, event, fields);
 
 /** The Kong prefix the plugin server was started with (`--kong-prefix`), if any. */
 function kongPrefix(): string | null {

@@ -9,7 +9,7 @@
  * Store faults are logged through Kong's error log by the next request (deferred-log.ts),
  * at most once per interval with a count, without keys or credentials.
  */
-import { deferLog } from '../shared/deferred-log';
+import { logOutsideRequest } from '../shared/deferred-log';
 import { configFingerprint } from '../shared/per-config';
 import { safeError } from '../shared/safe-error';
 import {
@@ -34,12 +34,7 @@ export function localStore(): LocalStore {
   return (local ??= new LocalStore());
 }
 
-/** To Kong's error log with the next request (deferred-log.ts), and to stderr (Kong's info level). */
-function logLine(level: 'error' | 'notice', event: string, fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ level, plugin: PLUGIN, event, ...fields });
-  if (level === 'error') deferLog(line);
-  process.stderr.write(`${line}\n`);
-}
+const logLine = (level: 'error' | 'notice', event: string, fields: Record<string, unknown>): void => logOutsideRequest(PLUGIN, level, event, fields);
 
 function hostPort(where: string, s: string): RedisHost {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s);

@@ -29,3 +29,14 @@ export async function flushDeferredLogs(kong: KongPdk): Promise<void> {
   }
   for (const l of lines) await kong.log.err(l).catch(() => undefined);
 }
+
+/**
+ * A line about work outside a request (no request data, no secret): written to stderr
+ * now (Kong logs it at info) and, for `error` and `warn`, kept for Kong's error log
+ * with the next request.
+ */
+export function logOutsideRequest(plugin: string, level: 'error' | 'warn' | 'notice', event: string, fields: Record<string, unknown>): void {
+  const line = JSON.stringify({ level, plugin, event, ...fields });
+  if (level !== 'notice') deferLog(line);
+  process.stderr.write(`${line}\n`);
+}

@@ -25,6 +25,7 @@
  * "none"`) under the same key instead: `readUsage` refuses it, `readUnmeasuredAnswer`
  * reads it. Nothing under the key means the answer was not seen to its end.
  */
+import { isObj, isNonNegInt as nonNegInt } from './values';
 
 export interface LlmUsage {
   prompt_tokens: number;
@@ -41,10 +42,6 @@ export interface LlmUsage {
 
 /** Key of the usage in `kong.ctx.shared`; the Lua body_filter writes the same name. */
 export const USAGE_CTX_KEY = 'llm_usage';
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const nonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
  * A count from a details object: absent (or null) is unknown; present, it must be a

@@ -5,6 +5,7 @@
  * surrogate pair (a half would be written as U+FFFD and mislead a reader).
  * Pure: no Kong, no I/O.
  */
+import { isNonNegInt, isObj } from '../../shared/values';
 
 /** A string cut to at most `maxBytes` of UTF-8, and whether anything was cut. */
 export interface BoundedText {
@@ -52,7 +53,7 @@ export function nonNegNumber(v: unknown): number | null {
 
 /** A non-negative safe integer, or null. */
 export function nonNegInt(v: unknown): number | null {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
+  return isNonNegInt(v) ? v : null;
 }
 
-export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export { isObj };

@@ -26,6 +26,7 @@ import { compileOpenAiValidators, compileSchemaText, validateRequest, type Custo
 import type { LlmGuardConfig } from '../schema';
 import { compileInjectionPolicy, stripInvisible, type InjectionFinding, type InjectionPolicy } from './injection';
 import { compileRequestPolicy, type RequestPolicy } from './policy/policy';
+import { isObj as isObject } from '../../shared/values';
 
 export interface CompiledGuard {
   readonly config: LlmGuardConfig;
@@ -136,8 +137,6 @@ function ownObject(map: ReadonlyMap<string, string>): Record<string, string> {
   for (const [k, v] of map) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   return out;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Runs every stage on a body the preflight let through. Never throws on any body. */
 export function runGuard(guard: CompiledGuard, input: GuardInput): GuardDecision {

@@ -12,6 +12,7 @@ import { ENDPOINTS } from '../../shared/request/openai';
 import { openAiDuration } from './headers';
 import type { CheckResult, LimitResult, Reservation } from './limiter';
 import { UNITS, type Unit } from './limits';
+import { isObj, isNonNegInt as nonNegInt, isInt as int } from '../../shared/values';
 
 /** The request as the log phase needs it to settle (usage-actual.ts RequestSide). */
 export interface DecisionRequest {
@@ -85,10 +86,6 @@ export function refusal(result: CheckResult, requested: Record<Unit, number>, he
   };
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const nonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const int = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const isUnit = (v: unknown): v is Unit => (UNITS as readonly unknown[]).includes(v);
 
 function readReservation(v: unknown): Reservation | null {

@@ -27,6 +27,7 @@ import { compileSchemaText, type CustomValidator } from '../../shared/request/va
 import { usageFromOpenAi, type LlmUsage } from '../../shared/usage';
 import { parseAnswer, serializeSse, type Answer, type AnswerFailureCode } from './answer';
 import { rewriteAnswer, TextRewriter } from './rewrite';
+import { isObj } from '../../shared/values';
 
 /** The plugin's config, as the Kong schema declares it (snake_case). */
 export interface ResponseGuardConfig {
@@ -170,8 +171,6 @@ export function answerUsage(answer: Answer): LlmUsage | null {
   }
   return null;
 }
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * What the adapter publishes of one checked answer (`AnswerCheck`, plugins/shared/

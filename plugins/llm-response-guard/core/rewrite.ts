@@ -47,9 +47,7 @@
  */
 import { maskValue, type RedactionPolicy, type RedactionSession } from '../../shared/redaction';
 import type { Answer } from './answer';
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isObj, type Obj } from '../../shared/values';
 
 /** Where one piece of text lives: a string member of a parsed JSON value. */
 export interface TextPiece {

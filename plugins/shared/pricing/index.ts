@@ -12,6 +12,7 @@
  * micro-dollar; the sum is then rounded up to a whole micro-dollar.
  */
 import { OPENAI_PRICES, OPENAI_PRICES_AS_OF, OPENAI_PRICES_SOURCE, type PriceEntry } from './openai-prices';
+import { isObj } from '../values';
 
 export { OPENAI_PRICES, OPENAI_PRICES_AS_OF, OPENAI_PRICES_SOURCE, type PriceEntry };
 
@@ -92,7 +93,6 @@ interface Compiled {
   price: ModelPrice;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** Kong hands an empty map back as `[]` (a Lua empty table). */
 const isEmptyTable = (v: unknown): boolean => Array.isArray(v) && v.length === 0;
 

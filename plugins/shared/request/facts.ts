@@ -14,6 +14,7 @@
  */
 import { ENDPOINTS, type Endpoint } from './openai';
 import type { CountMethod } from './tokens';
+import { isObj, isNonNegInt as nonNegInt } from '../values';
 
 export interface InjectionFinding {
   rule_id: string;
@@ -42,12 +43,8 @@ export interface RequestFacts {
   body_rewritten: boolean;
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** An empty Lua table comes back as `[]`, whatever it was. */
 const isEmptyTable = (v: unknown): boolean => (Array.isArray(v) && v.length === 0) || (isObj(v) && Object.keys(v).length === 0);
-
-const nonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /** Absent (Lua nil) reads as null; anything else must be `ok`, else the facts are invalid. */
 function nullable<T>(v: unknown, ok: (x: unknown) => x is T): T | null | undefined {

@@ -12,9 +12,7 @@ import type { RequestFacts } from './facts';
 import { parseJsonBody, type JsonLimits } from './json';
 import type { Endpoint } from './openai';
 import { countPromptTokens, requestedCompletionTokens } from './tokens';
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isObj, type Obj } from '../values';
 
 /**
  * Limits for a body read only to count it: looser than llm-guard's (which refuses what

@@ -25,6 +25,7 @@
  *   `tools[k].description` of function tools.
  */
 import { joinPath } from './path';
+import { isObj, type Obj } from '../values';
 
 export type Endpoint = 'chat.completions' | 'completions' | 'embeddings' | 'responses';
 
@@ -67,8 +68,6 @@ interface Located extends PromptText {
   keys: Key[];
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const pathOf = (keys: readonly Key[]): string => keys.reduce<string>((p, k) => joinPath(p, k), '');
 
 /** Every prompt text of the body with its location, in body order. */

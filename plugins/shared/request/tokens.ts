@@ -25,6 +25,7 @@
  */
 import type { Endpoint } from './openai';
 import { promptTexts } from './openai';
+import { isObj, type Obj } from '../values';
 
 export type EncodingName = 'o200k_base' | 'cl100k_base';
 export type CountMethod = 'exact' | 'estimated';
@@ -126,9 +127,6 @@ export function countText(text: string, encoding: EncodingName): { tokens: numbe
   if (from < text.length) tokens += enc.countTokens(text.slice(from), AS_TEXT);
   return { tokens, sliced };
 }
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Lengths of token-array prompts/inputs (exact: they are tokens already). */
 function tokenArrayLength(v: unknown): number | null {

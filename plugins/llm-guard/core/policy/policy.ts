@@ -11,6 +11,7 @@
 import type { Rejection } from '../../../shared/openai-error';
 import type { Endpoint } from '../../../shared/request/openai';
 import { compileGlob } from './glob';
+import { isObj, type Obj } from '../../../shared/values';
 
 /** The policy fields of llm-guard's config, as Kong sends them (snake_case). */
 export interface RequestPolicyConfig {
@@ -77,8 +78,6 @@ const reject = (message: string, param: string | null, code: string): PolicyDeci
   rejection: { status: 400, type: 'invalid_request_error', message, param, code },
 });
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const present = (b: Obj, k: string) => Object.prototype.hasOwnProperty.call(b, k) && b[k] !== null && b[k] !== undefined;
 
 function positiveIntOrNull(v: unknown, name: string, errors: string[]): void {
