@@ -51,8 +51,12 @@ export type LuaHeaderTable = Record<string, string | string[]>;
  *   raw_query    kong.request.get_raw_query()
  *   headers      kong.request.get_headers() (at most 100 lines, as the JS getter)
  *   forwarded_ip kong.client.get_forwarded_ip()
- *   body         kong.request.get_raw_body(), only when the request has a body
- *                (Content-Length > 0, or Transfer-Encoding) and it is in memory
+ *   body_base64  ngx.encode_base64(kong.request.get_raw_body()), only when the
+ *                request has a body (Content-Length > 0, or Transfer-Encoding) and it
+ *                is in memory. Base64 because a Lua string in kong.ctx.shared crosses
+ *                the RPC as a MessagePack str, which kong-pdk decodes as UTF-8: a body
+ *                with invalid UTF-8 would reach the stages with U+FFFD where its bytes
+ *                were (get_raw_body sends binary, and llm-guard refuses such a body)
  *   body_unread  true when it has a body that is not in memory (larger than the
  *                body buffer, spooled to a file): a stage that reads it answers 500,
  *                as Kong does when a JS plugin calls get_raw_body() then
@@ -64,7 +68,7 @@ export interface PackedRequest {
   raw_query?: string;
   headers: LuaHeaderTable;
   forwarded_ip?: string;
-  body?: string | Uint8Array;
+  body_base64?: string;
   body_unread?: boolean;
 }
 
