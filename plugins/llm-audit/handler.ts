@@ -26,7 +26,7 @@ import { safeError } from '../shared/safe-error';
 import type { AuditChain } from './core/chain';
 import { decodeKey } from './core/keys';
 import type { AuditMetrics } from './core/metrics';
-import { buildAuditRecord, type RecordSettings } from './core/record';
+import { buildAuditRecord, type AuditInputs, type RecordSettings } from './core/record';
 import { compileValueRedactor } from './core/redact';
 import { chainFor, chainStateDir, metricsFor, nodeIdOnce, outputFor, type AuditOutput } from './runtime';
 import { Schema, type LlmAuditConfig } from './schema';
@@ -67,39 +67,36 @@ export class LlmAuditHandler {
     }));
   }
 
+  /** Whether this config can write records (a broken one writes none). */
+  get ready(): boolean {
+    return this.state.ok;
+  }
+
+  /**
+   * Builds, seals and ships the record of one request: the log phase's work, which
+   * llm-gateway's ingest runs too. Never waits on a sink. Throws only on a bug.
+   */
+  record(inputs: AuditInputs): void {
+    if (!this.state.ok) return;
+    const { settings, chain, outputs, metrics } = this.state;
+    const record = buildAuditRecord(inputs, settings);
+    const line = JSON.stringify(chain.seal(record));
+    for (const o of outputs) o.queue.enqueue(line);
+    metrics?.observe(record);
+  }
+
   async log(kong: KongPdk): Promise<void> {
     if (!this.state.ok) {
       await this.invalid.once(kong, PLUGIN_NAME, this.state).catch(() => undefined);
       return;
     }
-    const { settings, chain, outputs, metrics } = this.state;
     try {
       // a sink's drops or errors since the last record (no call when there are none)
       await flushDeferredLogs(kong);
       const raw = await kong.log.serialize();
       const serialized: unknown = typeof raw === 'string' ? JSON.parse(raw) : raw;
       const node_id = await nodeIdOnce(() => kong.node.getId());
-      const llm = isObj(serialized) && isObj(serialized.llm) ? serialized.llm : {};
-      // llm.response exists only where llm-response-guard scanned the answer: elsewhere
-      // response_findings stays null (not checked), not {} (checked, nothing found).
-      // Its `blocked` has no field of its own in the record: a withheld answer is the
-      // gateway's 502 there (response.status, source, error_type).
-      const response = isObj(llm.response) ? llm.response : {};
-      const record = buildAuditRecord(
-        {
-          serialized,
-          node_id,
-          identity: llm.identity,
-          request_facts: llm.request,
-          rate_limit: llm.rate_limit,
-          usage: llm.usage,
-          response_findings: response.findings,
-        },
-        settings,
-      );
-      const line = JSON.stringify(chain.seal(record));
-      for (const o of outputs) o.queue.enqueue(line);
-      metrics?.observe(record);
+      this.record(auditInputsOf(serialized, node_id));
     } catch (err) {
       const now = Date.now();
       if (now - this.lastError < ERROR_INTERVAL_MS) return;
@@ -107,4 +104,26 @@ export class LlmAuditHandler {
       await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'record_failed', ...safeError(err) })).catch(() => undefined);
     }
   }
+}
+
+/**
+ * The record's inputs from what kong.log.serialize() returns: the request as Kong
+ * logs it, and the `llm.*` values the post-function Lua copied into it.
+ */
+export function auditInputsOf(serialized: unknown, node_id: unknown): AuditInputs {
+  const llm = isObj(serialized) && isObj(serialized.llm) ? serialized.llm : {};
+  // llm.response exists only where llm-response-guard scanned the answer: elsewhere
+  // response_findings stays null (not checked), not {} (checked, nothing found).
+  // Its `blocked` has no field of its own in the record: a withheld answer is the
+  // gateway's 502 there (response.status, source, error_type).
+  const response = isObj(llm.response) ? llm.response : {};
+  return {
+    serialized,
+    node_id,
+    identity: llm.identity,
+    request_facts: llm.request,
+    rate_limit: llm.rate_limit,
+    usage: llm.usage,
+    response_findings: response.findings,
+  };
 }

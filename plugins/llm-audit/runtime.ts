@@ -15,6 +15,7 @@
  * at most once per interval per sink with the counts in between; no record content,
  * no credential.
  */
+import { kongPrefix } from '../shared/kong-prefix';
 import crypto = require('crypto');
 import os = require('os');
 import path = require('path');
@@ -39,12 +40,6 @@ const SPILL_SEGMENT_BYTES = 8 << 20;
 const CLOUDWATCH_BATCH_BYTES = 900 << 10;
 
 const logLine = (level: 'error' | 'warn' | 'notice', event: string, fields: Record<string, unknown>): void => logOutsideRequest(PLUGIN, level, event, fields);
-
-/** The Kong prefix the plugin server was started with (`--kong-prefix`), if any. */
-function kongPrefix(): string | null {
-  const at = process.argv.indexOf('--kong-prefix');
-  return at >= 0 && process.argv[at + 1] ? process.argv[at + 1] : null;
-}
 
 export interface AuditOutput {
   name: string;
@@ -137,9 +132,22 @@ export function chainFor(keyId: string, key: Buffer, stateDir: string): AuditCha
   return pc.chain;
 }
 
+/**
+ * The folder in the Kong prefix that holds this process's default audit file, disk
+ * buffers and chain states: `llm-audit`, or the hosting plugin's own (llm-gateway
+ * writes its records from another plugin server: two processes must never append to
+ * one file or save one chain state).
+ */
+let home = 'llm-audit';
+
+/** Sets the folder of this process's defaults (before the first config is read). */
+export function setAuditHome(name: string): void {
+  home = name;
+}
+
 /** The default disk buffer directory: in the Kong prefix, else the temp directory. */
 export function defaultSpillDir(): string {
-  return path.join(kongPrefix() ?? os.tmpdir(), 'llm-audit', 'spill');
+  return path.join(kongPrefix() ?? os.tmpdir(), home, 'spill');
 }
 
 /** What makes two sink configs the same destination (settings such as timeouts or
@@ -166,7 +174,7 @@ export function sinkName(s: SinkConfig): string {
 
 /** Where the default file sink writes: in the Kong prefix, beside Kong's own logs. */
 export function defaultFilePath(): string {
-  return path.join(kongPrefix() ?? os.tmpdir(), 'llm-audit', 'audit.jsonl');
+  return path.join(kongPrefix() ?? os.tmpdir(), home, 'audit.jsonl');
 }
 
 /**

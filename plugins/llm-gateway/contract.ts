@@ -153,6 +153,13 @@ export interface CompactRecord {
   plugin_id?: string;
 }
 
+/**
+ * The kong.ctx.shared values a compact record carries (`shared`), and what llm-gateway
+ * remembers of a request it refused: the separate plugins' published values. Never
+ * llm_guard_placeholders (it holds the very data llm-guard redacted).
+ */
+export const SHIPPED_KEYS = ['llm_auth', 'llm_guard', 'llm_rate_limit', 'llm_usage', 'llm_response_guard'] as const;
+
 /** gateway-log.lua's kong.tools.queue settings (kong/tools/queue.lua, Kong 3.3+). */
 export const INGEST_QUEUE = {
   name: 'llm-gateway-ingest',

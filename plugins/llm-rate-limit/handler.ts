@@ -223,30 +223,46 @@ export class LlmRateLimitHandler {
     return measureRequest(endpoint, raw, { includeUsage: config.include_usage });
   }
 
-  async log(kong: KongPdk): Promise<void> {
-    if (!this.state.ok) return;
+  /** Whether requests here have anything to settle (a token or USD limit). */
+  get settles(): boolean {
+    return this.state.ok && this.state.plan.settles;
+  }
+
+  /**
+   * Settles one request's reservation to what it actually cost: the log phase's work,
+   * which llm-gateway's ingest runs too (with the values its Lua log phase shipped).
+   * `published` is this plugin's decision as kong.ctx.shared holds it; `usage` reads
+   * the usage the body_filter published, only when there is something to settle.
+   * Throws when the store fails.
+   */
+  async settle(published: unknown, usage: () => Promise<unknown>): Promise<void> {
+    if (!this.state.ok || !this.state.plan.settles) return;
     const { plan, prices } = this.state;
+    const decision = readPublishedDecision(published);
+    if (!decision || decision.request === null) return;
+    const set: LimitSet | undefined = plan.setNamed(decision.limit_set);
+    if (!set || !decision.reservation.charges.some((c) => c.unit !== 'requests')) return;
+    const actual = actualUsage(decision.request, await usage());
+    // unknown usage: the reservation stands
+    if (!actual) return;
+    let tokens = actual.total_tokens;
+    let completion = actual.completion_tokens;
+    if (actual.method === 'estimated') {
+      // an estimate settles to the top of its bound: a limit may refuse early, never admit past
+      tokens += actual.error_bound;
+      completion += actual.error_bound;
+      // hidden reasoning tokens are not in it (a lower bound): never refund below what was reserved
+      if (actual.reasoning_unseen) return;
+    }
+    const usd = costOf(prices, decision.request.model, { prompt_tokens: actual.prompt_tokens, completion_tokens: completion, cached_tokens: actual.cached_tokens }).usd_micros;
+    await set.limiter.adjust(decision.reservation, { tokens, usd });
+  }
+
+  async log(kong: KongPdk): Promise<void> {
     // request limits only: nothing to settle, not even a read (Kong still pays the event)
-    if (!plan.settles) return;
+    if (!this.settles) return;
     try {
-      const decision = readPublishedDecision(await kong.ctx.shared.get(CTX_KEY));
-      if (!decision || decision.request === null) return;
-      const set: LimitSet | undefined = plan.setNamed(decision.limit_set);
-      if (!set || !decision.reservation.charges.some((c) => c.unit !== 'requests')) return;
-      const actual = actualUsage(decision.request, await kong.ctx.shared.get(USAGE_CTX_KEY));
-      // unknown usage: the reservation stands
-      if (!actual) return;
-      let tokens = actual.total_tokens;
-      let completion = actual.completion_tokens;
-      if (actual.method === 'estimated') {
-        // an estimate settles to the top of its bound: a limit may refuse early, never admit past
-        tokens += actual.error_bound;
-        completion += actual.error_bound;
-        // hidden reasoning tokens are not in it (a lower bound): never refund below what was reserved
-        if (actual.reasoning_unseen) return;
-      }
-      const usd = costOf(prices, decision.request.model, { prompt_tokens: actual.prompt_tokens, completion_tokens: completion, cached_tokens: actual.cached_tokens }).usd_micros;
-      await set.limiter.adjust(decision.reservation, { tokens, usd });
+      await this.settle(await kong.ctx.shared.get(CTX_KEY), () => kong.ctx.shared.get(USAGE_CTX_KEY));
     } catch (err) {
       const now = Date.now();
       if (now - this.lastLogError < LOG_ERROR_INTERVAL_MS) return;

@@ -1,0 +1,197 @@
+/**
+ * The ingest endpoint: where llm-gateway's log-phase work happens, in the plugin
+ * server, for batches of compact records that kong/lua/gateway-log.lua queued with
+ * Kong's own `kong.tools.queue` (one POST per batch instead of one JS log event per
+ * request, which would cost Kong a serialize, a context clone and a timer each).
+ *
+ *   POST /v1/records on the unix socket <kong prefix>/llm-gateway-ingest.sock,
+ *   body: a JSON array of compact records (contract.ts CompactRecord)
+ *
+ * For each record, with the settings of the llm-gateway entity it belongs to (the
+ * decision's plugin_id; for a refusal, what the refusing process remembered; else the
+ * entity on its route or service):
+ *   - llm-rate-limit's `settle` (token and USD reconciliation), as its log phase;
+ *   - llm-audit's `record` (redaction, hash chain, sinks with their no-loss queues,
+ *     metrics), as its log phase.
+ *
+ * Answers:
+ *   200  every record was handled (or was a duplicate: Kong's queue retries a batch
+ *        whose answer it did not get, so records are deduplicated by request id)
+ *   503  some record belongs to an entity this process has not started yet (it was
+ *        just restarted: Kong starts instances at their next request). The others are
+ *        handled and remembered; Kong's queue retries the batch with backoff
+ *        (INGEST_QUEUE.max_retry_time), and the retry handles the rest.
+ *   400  not a JSON array: retrying cannot help, the Lua drops it with an error log.
+ */
+import fs = require('fs');
+import http = require('http');
+import path = require('path');
+import { auditInputsOf } from '../llm-audit/handler';
+import { logOutsideRequest } from '../shared/deferred-log';
+import { kongPrefix } from '../shared/kong-prefix';
+import { onShutdown } from '../shared/shutdown';
+import { safeError } from '../shared/safe-error';
+import { isObj } from '../shared/values';
+import { INGEST_PATH, INGEST_SOCKET, type CompactRecord } from './contract';
+import { gatewayById, gatewayByPlace, gatewaysKnown, rememberRefusal, takeRefusal, type GatewayEntity } from './instances';
+import { serializedOf, sharedOf } from './record';
+
+const PLUGIN = 'llm-gateway';
+/** A batch is at most INGEST_QUEUE.max_batch_size records of a few KiB; anything far past that is refused. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** Request ids remembered for deduplication (a retried batch arrives within minutes). */
+const MAX_SEEN = 200_000;
+/** Settlement failures are logged at most this often (a Redis outage fails every one). */
+const ERROR_INTERVAL_MS = 30_000;
+
+export interface IngestStats {
+  batches: number;
+  records: number;
+  duplicates: number;
+  /** Records answered 503 (their entity not started yet): Kong retries them. */
+  deferred: number;
+  /** Records no entity could be found for, though entities are known: written nowhere, logged. */
+  unattributed: number;
+  settle_failures: number;
+}
+
+export const ingestStats: IngestStats = { batches: 0, records: 0, duplicates: 0, deferred: 0, unattributed: 0, settle_failures: 0 };
+
+const seen = new Set<string>();
+let lastSettleError = -Infinity;
+
+function markSeen(id: string): void {
+  seen.add(id);
+  if (seen.size > MAX_SEEN) seen.delete(seen.values().next().value!);
+}
+
+const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+
+type Outcome = 'handled' | 'duplicate' | 'deferred' | 'unattributed';
+
+/** Handles one record; never throws (a bad record must not hold back the batch). */
+async function handleRecord(raw: unknown): Promise<Outcome> {
+  if (!isObj(raw)) return 'unattributed';
+  const r = raw as unknown as CompactRecord;
+  const requestId = text(r.request_id);
+  if (requestId !== null && seen.has(requestId)) return 'duplicate';
+
+  const refusal = requestId !== null && text(r.plugin_id) === null ? takeRefusal(requestId) : undefined;
+  const pluginId = text(r.plugin_id) ?? refusal?.pluginId ?? null;
+  let entity: GatewayEntity | undefined = pluginId !== null ? gatewayById(pluginId) : undefined;
+  if (entity === undefined && pluginId === null) entity = gatewayByPlace(text(isObj(r.route) ? r.route.id : null), text(isObj(r.service) ? r.service.id : null));
+  if (entity === undefined) {
+    // named, or placed, but not started here yet (a restart): Kong's queue retries
+    if (pluginId !== null || gatewaysKnown() === 0) {
+      if (refusal !== undefined && requestId !== null) rememberRefusal(requestId, refusal);
+      return 'deferred';
+    }
+    return 'unattributed';
+  }
+
+  const shared = sharedOf(r, refusal?.shared);
+  if (entity.rateLimit?.settles) {
+    try {
+      await entity.rateLimit.settle(shared.llm_rate_limit, async () => shared.llm_usage);
+    } catch (err) {
+      ingestStats.settle_failures++;
+      const now = Date.now();
+      if (now - lastSettleError >= ERROR_INTERVAL_MS) {
+        lastSettleError = now;
+        logOutsideRequest(PLUGIN, 'error', 'settle_failed', safeError(err));
+      }
+    }
+  }
+  if (entity.audit) {
+    try {
+      entity.audit.record(auditInputsOf(serializedOf(r, shared), r.node_id));
+    } catch (err) {
+      logOutsideRequest(PLUGIN, 'error', 'record_failed', safeError(err));
+    }
+  }
+  if (requestId !== null) markSeen(requestId);
+  return 'handled';
+}
+
+/** Handles one batch: the HTTP status to answer and what happened to its records. */
+export async function ingestBatch(body: string): Promise<{ status: number; counts: Record<Outcome, number> }> {
+  const counts: Record<Outcome, number> = { handled: 0, duplicate: 0, deferred: 0, unattributed: 0 };
+  let records: unknown;
+  try {
+    records = JSON.parse(body);
+  } catch {
+    return { status: 400, counts };
+  }
+  if (!Array.isArray(records)) return { status: 400, counts };
+  ingestStats.batches++;
+  // in order: the audit chain links records as they come
+  for (const r of records) counts[await handleRecord(r)]++;
+  ingestStats.records += counts.handled;
+  ingestStats.duplicates += counts.duplicate;
+  ingestStats.deferred += counts.deferred;
+  ingestStats.unattributed += counts.unattributed;
+  if (counts.unattributed > 0) logOutsideRequest(PLUGIN, 'error', 'records_unattributed', { count: counts.unattributed });
+  return { status: counts.deferred > 0 ? 503 : 200, counts };
+}
+
+let server: http.Server | null = null;
+
+/** The socket path: in the Kong prefix, where gateway-log.lua looks for it. */
+export function ingestSocketPath(): string | null {
+  const prefix = kongPrefix();
+  return prefix === null ? null : path.join(prefix, INGEST_SOCKET);
+}
+
+/** Starts the endpoint once per process (the first llm-gateway instance that needs it). */
+export function startIngest(): void {
+  if (server !== null) return;
+  const socket = ingestSocketPath();
+  if (socket === null) {
+    logOutsideRequest(PLUGIN, 'error', 'ingest_not_started', { reason: 'the plugin server was started without --kong-prefix' });
+    return;
+  }
+  server = http.createServer((req, res) => {
+    if (req.method !== 'POST' || req.url !== INGEST_PATH) {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        res.writeHead(413).end();
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (size > MAX_BODY_BYTES) return;
+      ingestBatch(Buffer.concat(chunks).toString('utf8')).then(
+        ({ status, counts }) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(counts)),
+        (err) => {
+          logOutsideRequest(PLUGIN, 'error', 'ingest_failed', safeError(err));
+          res.writeHead(503).end();
+        },
+      );
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  // a socket file left by a process that died: nothing listens on it any more
+  try {
+    fs.unlinkSync(socket);
+  } catch {
+    /* none */
+  }
+  server.on('error', (err) => logOutsideRequest(PLUGIN, 'error', 'ingest_listen_failed', safeError(err)));
+  server.listen(socket);
+  onShutdown(
+    () =>
+      new Promise<void>((resolve) => {
+        // no new batches; Kong's queue keeps what it could not send and retries with the next server
+        server?.close(() => resolve());
+        server?.closeAllConnections();
+      }),
+  );
+}
