@@ -33,6 +33,8 @@ import { Schema, type LlmAuditConfig } from './schema';
 import { isObj } from '../shared/values';
 
 export const PLUGIN_NAME = 'llm-audit';
+/** How often whenWritten looks at the queues. */
+const WRITTEN_POLL_MS = 5;
 /** Log-phase failures are logged at most this often. */
 const ERROR_INTERVAL_MS = 30_000;
 
@@ -83,6 +85,29 @@ export class LlmAuditHandler {
     const line = JSON.stringify(chain.seal(record));
     for (const o of outputs) o.queue.enqueue(line);
     metrics?.observe(record);
+  }
+
+  /**
+   * Resolves true once every record handed to `record` so far has left this process's
+   * memory: written by its sinks, in their disk buffers, or counted dropped (each
+   * queue is first in, first out). False if `timeoutMs` passed first. llm-gateway's
+   * ingest answers a batch only then, so a crash of the plugin server after the
+   * answer loses nothing Kong's queue no longer holds.
+   */
+  async whenWritten(timeoutMs: number): Promise<boolean> {
+    if (!this.state.ok) return true;
+    const { outputs } = this.state;
+    const targets = outputs.map((o) => o.queue.counters().queued);
+    const left = (o: AuditOutput, i: number) => {
+      const c = o.queue.counters();
+      return c.queued - c.memory_depth < targets[i];
+    };
+    const deadline = Date.now() + timeoutMs;
+    while (outputs.some(left)) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, WRITTEN_POLL_MS));
+    }
+    return true;
   }
 
   async log(kong: KongPdk): Promise<void> {

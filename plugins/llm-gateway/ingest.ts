@@ -16,7 +16,10 @@
  *
  * Answers:
  *   200  every record was handled (or was a duplicate: Kong's queue retries a batch
- *        whose answer it did not get, so records are deduplicated by request id)
+ *        whose answer it did not get, so records are deduplicated by request id), and
+ *        its audit records have left memory (written by the sinks, or in their disk
+ *        buffers): a crash after the answer loses none, a crash before it means Kong
+ *        sends the batch again (at least once; a record may then be written twice)
  *   503  some record belongs to an entity this process has not started yet (it was
  *        just restarted: Kong starts instances at their next request). The others are
  *        handled and remembered; Kong's queue retries the batch with backoff
@@ -26,7 +29,7 @@
 import fs = require('fs');
 import http = require('http');
 import path = require('path');
-import { auditInputsOf } from '../llm-audit/handler';
+import { auditInputsOf, type LlmAuditHandler } from '../llm-audit/handler';
 import { logOutsideRequest } from '../shared/deferred-log';
 import { kongPrefix } from '../shared/kong-prefix';
 import { onShutdown } from '../shared/shutdown';
@@ -41,6 +44,8 @@ const PLUGIN = 'llm-gateway';
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 /** Request ids remembered for deduplication (a retried batch arrives within minutes). */
 const MAX_SEEN = 200_000;
+/** How long a batch's answer waits for its records to be written or on disk. */
+const WRITTEN_TIMEOUT_MS = 5000;
 /** Settlement failures are logged at most this often (a Redis outage fails every one). */
 const ERROR_INTERVAL_MS = 30_000;
 
@@ -70,7 +75,7 @@ const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ?
 type Outcome = 'handled' | 'duplicate' | 'deferred' | 'unattributed';
 
 /** Handles one record; never throws (a bad record must not hold back the batch). */
-async function handleRecord(raw: unknown): Promise<Outcome> {
+async function handleRecord(raw: unknown, written: Set<LlmAuditHandler>): Promise<Outcome> {
   if (!isObj(raw)) return 'unattributed';
   const r = raw as unknown as CompactRecord;
   const requestId = text(r.request_id);
@@ -105,6 +110,7 @@ async function handleRecord(raw: unknown): Promise<Outcome> {
   if (entity.audit) {
     try {
       entity.audit.record(auditInputsOf(serializedOf(r, shared), r.node_id));
+      written.add(entity.audit);
     } catch (err) {
       logOutsideRequest(PLUGIN, 'error', 'record_failed', safeError(err));
     }
@@ -125,7 +131,12 @@ export async function ingestBatch(body: string): Promise<{ status: number; count
   if (!Array.isArray(records)) return { status: 400, counts };
   ingestStats.batches++;
   // in order: the audit chain links records as they come
-  for (const r of records) counts[await handleRecord(r)]++;
+  const written = new Set<LlmAuditHandler>();
+  for (const r of records) counts[await handleRecord(r, written)]++;
+  // answered once the records are out of memory (written or on disk): Kong's queue
+  // then forgets them, and a crash of this process after the answer loses none
+  const durable = await Promise.all([...written].map((a) => a.whenWritten(WRITTEN_TIMEOUT_MS)));
+  if (durable.includes(false)) logOutsideRequest(PLUGIN, 'warn', 'records_not_yet_written', { note: 'a sink is slow: the batch was answered with records still in memory' });
   ingestStats.records += counts.handled;
   ingestStats.duplicates += counts.duplicate;
   ingestStats.deferred += counts.deferred;
