@@ -16,7 +16,11 @@
  * the Lua under LuaJIT and these emulations on the same inputs and compares;
  * bypass-guard-lua.test.ts does the same for the guard.
  */
+import fs = require('fs');
+import path = require('path');
 import { guardChunk, POST_FUNCTION_CHUNKS, readLuaSources, type LuaSources } from '../../scripts/gen-kong-lua';
+import { REPO_ROOT } from '../../scripts/repo-root';
+import { gatewayApplyChunk, gatewayLogEntry, GATEWAY_LOG_REQUIRES, RECORDS_DISABLED, type ApplyPdk, type LuaLog, type RecordContext } from './llm-gateway-lua';
 import { luaIpairs, luaPairs, luaToString, luaType } from './lua-table';
 import { putHeader } from './pdk';
 import type { Headers, RequestContext } from './request-context';
@@ -38,11 +42,31 @@ export interface BypassGuard {
   run(ctx: Pick<RequestContext, 'shared' | 'delayedResponse'>): void;
 }
 
+/** What llm-gateway-apply needs in access: the PDK setters and kong.log at every level. */
+export interface AccessEnv {
+  pdk: ApplyPdk;
+  luaLog: LuaLog;
+}
+
+/** What llm-gateway-log needs in the log phase. */
+export interface LogEnv {
+  nodeId: string;
+  /** The nginx worker running the request (the chunk's upvalues are per worker). */
+  worker: number;
+  /** Queue.enqueue(QUEUE_CONF, send, handler_conf, entry): [true], [null, err], or raises (queue.lua's asserts). */
+  enqueue(entry: string): [true] | [null, string];
+  luaLog: LuaLog;
+}
+
 export interface PostFunction {
   /** The bypass guard's marks (one guard per post-function). */
   guard: BypassGuard;
   /** Runs the access chunks in order; the guard may set ctx.delayedResponse. */
-  access(ctx: ChunkContext & Pick<RequestContext, 'delayedResponse'>, log: ChunkLog): void;
+  access(ctx: ChunkContext & Pick<RequestContext, 'delayedResponse'>, log: ChunkLog, env?: AccessEnv): void;
+  /** Runs the log chunks (the request's log phase, after the response was sent). */
+  log(ctx: RecordContext, env: LogEnv): void;
+  /** Whether the config has a log chunk. */
+  hasLog: boolean;
   /** Runs the header_filter chunks on ctx.response (every response: proxied, exit, error). */
   headerFilter(ctx: ChunkContext, log: ChunkLog): void;
   /** A body_filter for one response, or null when the config has none. */
@@ -195,7 +219,32 @@ function bypassGuard(code: string): BypassGuard {
 }
 
 // --- the config -----------------------------------------------------------------------
-type Phase = 'access' | 'header_filter' | 'body_filter';
+type Phase = 'access' | 'header_filter' | 'body_filter' | 'log';
+
+/** llm-gateway's chunks (kong/lua/gateway-*.lua): which plugin and phase each belongs to. */
+export const GATEWAY_CHUNKS: ReadonlyArray<{ marker: string; file: string; plugin: 'pre-function' | 'post-function'; phase: Phase }> = [
+  { marker: '-- llm-gateway-pack:', file: 'gateway-pack.lua', plugin: 'pre-function', phase: 'access' },
+  { marker: '-- llm-gateway-apply:', file: 'gateway-apply.lua', plugin: 'post-function', phase: 'access' },
+  { marker: '-- llm-gateway-log:', file: 'gateway-log.lua', plugin: 'post-function', phase: 'log' },
+];
+
+const chunkSources = new Map<string, string>();
+/** A kong/lua/ file as a chunk (trailing newlines removed, as gen-kong-lua writes it). */
+export function luaChunkSource(file: string): string {
+  let code = chunkSources.get(file);
+  if (code === undefined) {
+    code = fs.readFileSync(path.join(REPO_ROOT, 'kong', 'lua', file), 'utf8').replace(/\n+$/, '');
+    chunkSources.set(file, code);
+  }
+  return code;
+}
+
+/** Every chunk the post-function may hold, by marker. */
+function postFunctionSources(): Array<{ marker: string; file: string; phase: string }> {
+  const out: Array<{ marker: string; file: string; phase: string }> = [...POST_FUNCTION_CHUNKS];
+  for (const c of GATEWAY_CHUNKS) if (c.plugin === 'post-function' && !out.some((x) => x.marker === c.marker)) out.push(c);
+  return out;
+}
 
 /** The chunks of one phase as the config lists them (post-function: an array of strings). */
 function phaseChunks(config: Record<string, unknown>, phase: Phase): string[] {
@@ -223,20 +272,24 @@ let cachedSources: LuaSources | null = null;
  * starts with and checked against that file's text; anything else is refused.
  * `cjson`: whether kong.env lets the sandbox require cjson.safe (usage-capture needs it).
  */
-export function parsePostFunction(config: Record<string, unknown>, opts: { cjson: boolean }): PostFunction {
+export function parsePostFunction(config: Record<string, unknown>, opts: { cjson: boolean; requires?: readonly string[] }): PostFunction {
   const sources = (cachedSources ??= readLuaSources());
   for (const key of Object.keys(config)) {
     const v = config[key];
-    if (['access', 'header_filter', 'body_filter'].includes(key) || v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    if (['access', 'header_filter', 'body_filter', 'log'].includes(key) || v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
     throw new Error(`post-function: the bridge does not emulate \`${key}\``);
   }
-  type Step = { file: string; run: (ctx: ChunkContext & Partial<Pick<RequestContext, 'delayedResponse'>>, log: ChunkLog) => void };
-  const steps: Record<Phase, Step[]> = { access: [], header_filter: [], body_filter: [] };
+  type Step = { file: string; run: (ctx: ChunkContext & Partial<Pick<RequestContext, 'delayedResponse'>>, log: ChunkLog, env?: AccessEnv) => void };
+  const steps: Record<Phase, Step[]> = { access: [], header_filter: [], body_filter: [], log: [] };
+  const logSteps: Array<(ctx: RecordContext, env: LogEnv) => void> = [];
   let guard: BypassGuard | null = null;
   let usage = false;
-  for (const phase of ['access', 'header_filter', 'body_filter'] as const) {
+  // the chunk's upvalues, per nginx worker: gateway-log's one "records disabled" line
+  const warnedWorkers = new Set<number>();
+  const allowed = new Set(opts.requires ?? (opts.cjson ? ['cjson.safe'] : []));
+  for (const phase of ['access', 'header_filter', 'body_filter', 'log'] as const) {
     for (const code of phaseChunks(config, phase)) {
-      const src = POST_FUNCTION_CHUNKS.find((c) => code.startsWith(c.marker));
+      const src = postFunctionSources().find((c) => code.startsWith(c.marker));
       if (!src) throw new Error(`post-function: a ${phase} chunk the bridge does not know (${JSON.stringify(code.slice(0, 60))}); only kong/lua/'s chunks are emulated`);
       if (src.phase !== phase) throw new Error(`post-function: kong/lua/${src.file} is a ${src.phase} chunk, found in ${phase}`);
       const text = code.replace(/\n+$/, '');
@@ -248,8 +301,38 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
         steps.access.push({ file: src.file, run: (ctx) => g.run(ctx as Pick<RequestContext, 'shared' | 'delayedResponse'>) });
         continue;
       }
-      if (text !== sources[src.file]) throw new Error(`post-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
-      if (src.file === 'usage-encoding.lua') steps.access.push({ file: src.file, run: (ctx) => usageEncodingChunk(ctx as unknown as UpstreamRequestContext) });
+      if (text !== (sources[src.file] ?? luaChunkSource(src.file))) throw new Error(`post-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
+      if (src.file === 'gateway-apply.lua') {
+        steps.access.push({
+          file: src.file,
+          run: (ctx, _log, env) => {
+            if (!env) throw new Error('post-function: llm-gateway-apply needs the PDK (AccessEnv)');
+            gatewayApplyChunk(ctx, env.pdk, env.luaLog);
+          },
+        });
+      } else if (src.file === 'gateway-log.lua') {
+        // pcall(require, ...) of each: a module the sandbox denies leaves the chunk "not ready"
+        const ready = GATEWAY_LOG_REQUIRES.every((m) => allowed.has(m));
+        logSteps.push((ctx, env) => {
+          const entry = gatewayLogEntry(ctx, env.nodeId);
+          if (entry === null) return;
+          if (!ready) {
+            if (!warnedWorkers.has(env.worker)) {
+              warnedWorkers.add(env.worker);
+              env.luaLog('err', RECORDS_DISABLED);
+            }
+            return;
+          }
+          // pcall(Queue.enqueue, ...): an assert in the queue is logged, not raised
+          let result: [true] | [null, string];
+          try {
+            result = env.enqueue(entry);
+          } catch (err) {
+            result = [null, (err as Error).message];
+          }
+          if (result[0] !== true) env.luaLog('err', `llm-gateway record of request ${String(ctx.id)} not queued: ${result[1]}`);
+        });
+      } else if (src.file === 'usage-encoding.lua') steps.access.push({ file: src.file, run: (ctx) => usageEncodingChunk(ctx as unknown as UpstreamRequestContext) });
       else if (src.file === 'serialize-values.lua') steps.header_filter.push({ file: src.file, run: (ctx) => serializeValuesChunk(ctx) });
       else if (src.file === 'ratelimit-headers.lua') steps.header_filter.push({ file: src.file, run: rateLimitHeadersChunk });
       else if (src.file === 'usage-capture.lua') {
@@ -263,12 +346,16 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
   const worker = {};
   return {
     guard,
-    access(ctx, log) {
+    access(ctx, log, env) {
       for (const s of steps.access) {
         // post-function: a chunk that exits ends the phase
         if (ctx.delayedResponse) return;
-        s.run(ctx, log);
+        s.run(ctx, log, env);
       }
+    },
+    hasLog: logSteps.length > 0,
+    log(ctx, env) {
+      for (const s of logSteps) s(ctx, env);
     },
     headerFilter(ctx, log) {
       for (const s of steps.header_filter) s.run(ctx, log);
