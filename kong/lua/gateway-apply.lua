@@ -28,10 +28,11 @@
 -- so this chunk never raises: an error here would end the request in Kong's 500
 -- before the bypass guard could answer.
 --
--- Then the request body in the pack (kong.ctx.shared.llm_gateway_request.body) and
+-- Then the request body in the pack (kong.ctx.shared.llm_gateway_request.body_base64) and
 -- the decision's body are dropped: nginx holds the request body (the client's, or
 -- the one just set), and kong.ctx.shared lives until the log phase ends, so keeping
--- them would hold each body two or three times for the whole request. The pack itself
+-- them would hold each body two or three times (in base64, 4/3 of it) for the whole
+-- request. The pack itself
 -- stays: gateway-log.lua takes its presence as "a gateway route".
 -- Needs no `require`.
 
@@ -159,6 +160,6 @@ return function()
   end
   local packed = shared[PACK_KEY]
   if type(packed) == "table" then
-    packed.body = nil
+    packed.body_base64 = nil
   end
 end

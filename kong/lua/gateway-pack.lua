@@ -14,8 +14,11 @@
 --                 lines (kong/pdk/request.lua get_headers -> ngx.req.get_headers), as
 --                 the JS getter gets them
 --   forwarded_ip  kong.client.get_forwarded_ip()
---   body          kong.request.get_raw_body(), only when the request has a body
---                 (Content-Length > 0, or a Transfer-Encoding) and it is in memory
+--   body_base64   ngx.encode_base64(kong.request.get_raw_body()), only when the
+--                 request has a body (Content-Length > 0, or a Transfer-Encoding) and
+--                 it is in memory. Base64 because a Lua string in kong.ctx.shared
+--                 crosses the RPC as a MessagePack str, which kong-pdk decodes as
+--                 UTF-8: a body with invalid UTF-8 would reach the stages altered
 --   body_unread   true when it has a body get_raw_body() cannot return: larger than
 --                 client_body_buffer_size, nginx spooled it to a file, and
 --                 kong/pdk/request.lua get_raw_body() then returns nil and an error
@@ -31,6 +34,7 @@
 -- holds the request as the client sent it. Needs no `require`.
 
 local type, tonumber = type, tonumber
+local encode_base64 = ngx.encode_base64
 
 return function()
   local request = kong.request
@@ -50,7 +54,7 @@ return function()
   if (length ~= nil and length > 0) or var.http_transfer_encoding ~= nil then
     local body = request.get_raw_body()
     if type(body) == "string" then
-      packed.body = body
+      packed.body_base64 = encode_base64(body)
     else
       packed.body_unread = true
     end

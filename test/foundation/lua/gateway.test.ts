@@ -18,7 +18,9 @@ const CHAT_BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'use
 
 describe('gateway-pack.lua (pre-function access)', () => {
   const manyHeaders: Array<[string, string]> = Array.from({ length: 120 }, (_, i) => [`X-H-${i}`, String(i)]);
-  const [post, get, inFile, chunked, many, repeated, emptyLength] = run('kong/lua/gateway-pack.lua', [
+  // not UTF-8, and every length remainder of base64
+  const BINARY = [Buffer.from([0xff]), Buffer.from([0xff, 0xfe]), Buffer.from([0xff, 0xfe, 0x00]), Buffer.from([0xc3, 0x28, 0x00, 0x41, 0x80])];
+  const results = run('kong/lua/gateway-pack.lua', [
     {
       name: 'POST with a body',
       method: 'POST',
@@ -36,7 +38,10 @@ describe('gateway-pack.lua (pre-function access)', () => {
     { name: '120 headers', method: 'POST', request_headers: [...manyHeaders, ['Content-Length', '7']], body: '{"a":1}' },
     { name: 'a repeated header', request_headers: [['Accept', 'a'], ['accept', 'b'], ['X-One', '1']] },
     { name: 'Content-Length: 0', method: 'POST', request_headers: [['Content-Length', '0']], body: '' },
+    ...BINARY.map((b, i) => ({ name: `binary ${i}`, method: 'POST', request_headers: [['Content-Length', String(b.length)]] as Array<[string, string]>, body: b })),
   ]);
+  const [post, get, inFile, chunked, many, repeated, emptyLength] = results;
+  const binary = results.slice(7);
 
   it('packs the request as the contract documents it', () => {
     expect(post.ok).toBe(true);
@@ -47,28 +52,31 @@ describe('gateway-pack.lua (pre-function access)', () => {
       raw_query: 'api-version=1',
       headers: { host: 'gw', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(CHAT_BODY)), authorization: 'Bearer sk-1' },
       forwarded_ip: '203.0.113.7',
-      // the harness writes bytes outside ASCII as \u00XX: the body's UTF-8 bytes
-      body: Buffer.from(CHAT_BODY, 'utf8').toString('latin1'),
+      body_base64: Buffer.from(CHAT_BODY, 'utf8').toString('base64'),
     });
     expect(post.body_reads).toBe(1);
     expect(post.calls).toEqual([]);
+  });
+
+  it('packs any bytes in base64 (kong-pdk decodes a MessagePack str as UTF-8)', () => {
+    expect(binary.map((r) => (r.shared[PACK_KEY] as Record<string, unknown>).body_base64)).toEqual(BINARY.map((b) => b.toString('base64')));
   });
 
   it('does not read a request without a body', () => {
     expect(get.shared[PACK_KEY]).toEqual({ request_id: 'req-1', method: 'GET', path: '/v1/models', raw_query: '', headers: { host: 'gw' } });
     expect(get.body_reads).toBe(0);
     expect(emptyLength.body_reads).toBe(0);
-    expect(emptyLength.shared[PACK_KEY]).not.toHaveProperty('body');
+    expect(emptyLength.shared[PACK_KEY]).not.toHaveProperty('body_base64');
   });
 
   it('marks a body nginx spooled to a file as unread', () => {
     const p = inFile.shared[PACK_KEY] as Record<string, unknown>;
     expect(p.body_unread).toBe(true);
-    expect(p).not.toHaveProperty('body');
+    expect(p).not.toHaveProperty('body_base64');
   });
 
   it('reads a chunked body (no Content-Length)', () => {
-    expect((chunked.shared[PACK_KEY] as Record<string, unknown>).body).toBe('{"a":1}');
+    expect((chunked.shared[PACK_KEY] as Record<string, unknown>).body_base64).toBe(Buffer.from('{"a":1}').toString('base64'));
   });
 
   it('packs headers as Kong returns them: 100 lines at most; the body is still seen past them', () => {
@@ -78,7 +86,7 @@ describe('gateway-pack.lua (pre-function access)', () => {
     expect(headers['x-h-99']).toBe('99');
     expect(headers).not.toHaveProperty('x-h-100');
     expect(headers).not.toHaveProperty('content-length');
-    expect(p.body).toBe('{"a":1}');
+    expect(p.body_base64).toBe(Buffer.from('{"a":1}').toString('base64'));
   });
 
   it('packs a repeated header as a list', () => {
@@ -97,7 +105,7 @@ describe('gateway-apply.lua (post-function access, first chunk)', () => {
     response_headers: { 'x-gateway': 'yes' },
     logs: [['warn', 'stage warned'], ['info', 'stage info'], ['notice', 'n'], ['err', 'e']] as Array<[string, string]>,
   };
-  const pack = { method: 'POST', path: '/v1/chat/completions', headers: {}, body: '{"model":"gpt-4o"}' };
+  const pack = { method: 'POST', path: '/v1/chat/completions', headers: {}, body_base64: 'eyJtb2RlbCI6ImdwdC00byJ9' };
   const [full, none, bad, noPack] = run('kong/lua/gateway-apply.lua', [
     { name: 'a full decision', shared: { [DECISION_KEY]: decision, [PACK_KEY]: pack } },
     { name: 'no decision', shared: { [PACK_KEY]: pack, llm_auth: 'kept' } },
@@ -142,7 +150,7 @@ describe('gateway-apply.lua (post-function access, first chunk)', () => {
     expect(full.shared[PACK_KEY]).toEqual({ method: 'POST', path: '/v1/chat/completions', headers: {} });
     expect(full.shared[DECISION_KEY]).not.toHaveProperty('body');
     expect((full.shared[DECISION_KEY] as Record<string, unknown>).plugin_id).toBe('gw-1');
-    expect(none.shared[PACK_KEY]).not.toHaveProperty('body');
+    expect(none.shared[PACK_KEY]).not.toHaveProperty('body_base64');
   });
 
   it('does nothing else without a decision', () => {

@@ -285,8 +285,24 @@ local kong_shim = {
   },
 }
 
+-- ngx.encode_base64 (standard alphabet, padded), in plain Lua
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local function encode_base64(s)
+  if type(s) ~= "string" then error("string argument only", 2) end
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local q = { math.floor(n / 262144) % 64, math.floor(n / 4096) % 64, math.floor(n / 64) % 64, n % 64 }
+    out[#out + 1] = B64:sub(q[1] + 1, q[1] + 1) .. B64:sub(q[2] + 1, q[2] + 1)
+      .. (b and B64:sub(q[3] + 1, q[3] + 1) or "=") .. (c and B64:sub(q[4] + 1, q[4] + 1) or "=")
+  end
+  return table.concat(out)
+end
+
 local ngx_shim = setmetatable({
   null = real_cjson.null,
+  encode_base64 = encode_base64,
   req = { start_time = function() return req.start_time end },
 }, {
   __index = function(_, k)
