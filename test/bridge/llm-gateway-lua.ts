@@ -51,12 +51,10 @@ const header = (h: Headers, name: string): string[] | undefined => h.get(name);
 export type PackContext = Pick<RequestContext, 'id' | 'clientIp' | 'shared'> & { request: Pick<RequestContext['request'], 'method' | 'path' | 'rawQuery' | 'headers' | 'body' | 'bodyInFile'> };
 
 /**
- * What gateway-pack.lua puts under PACK_KEY, as the bridge holds a Lua table. The body
- * is a Lua string, which crosses the RPC as a MessagePack str that kong-pdk decodes as
- * UTF-8: the bridge holds it as that JS string (`base64`: the chunk encodes it with
- * ngx.encode_base64 into body_base64, as contract.ts now asks).
+ * What gateway-pack.lua puts under PACK_KEY, as the bridge holds a Lua table: the body
+ * as ngx.encode_base64 writes it (body_base64), body_unread when nginx spooled it.
  */
-export function packRequest(ctx: PackContext, opts: { base64?: boolean } = {}): Record<string, unknown> {
+export function packRequest(ctx: PackContext): Record<string, unknown> {
   const r = ctx.request;
   const pack: Record<string, unknown> = {
     request_id: ctx.id,
@@ -70,8 +68,7 @@ export function packRequest(ctx: PackContext, opts: { base64?: boolean } = {}): 
   const length = luaToNumber(header(r.headers, 'content-length')?.[0]);
   if ((length !== undefined && length > 0) || header(r.headers, 'transfer-encoding') !== undefined) {
     if (r.bodyInFile) pack.body_unread = true;
-    else if (opts.base64) pack.body_base64 = r.body.toString('base64');
-    else pack.body = r.body.toString('utf8');
+    else pack.body_base64 = r.body.toString('base64');
   }
   return pack;
 }
@@ -85,8 +82,8 @@ function luaToNumber(s: string | undefined): number | undefined {
 }
 
 /** gateway-pack.lua: kong.ctx.shared.llm_gateway_request = the packed request. */
-export function gatewayPackChunk(ctx: PackContext, opts: { base64?: boolean } = {}): void {
-  setOwn(ctx.shared, PACK_KEY, packRequest(ctx, opts));
+export function gatewayPackChunk(ctx: PackContext): void {
+  setOwn(ctx.shared, PACK_KEY, packRequest(ctx));
 }
 
 // --- gateway-apply.lua ----------------------------------------------------------------
@@ -136,7 +133,7 @@ function goodHeaders(headers: object, what: string, log: LuaLog): Record<string,
 /**
  * gateway-apply.lua: the decision under DECISION_KEY applied in the contract's order
  * (bad members skipped with an error line, each setter under pcall), then the bodies
- * in the decision and the pack dropped.
+ * in the decision (body) and the pack (body_base64) dropped.
  */
 export function gatewayApplyChunk(ctx: Pick<RequestContext, 'shared'>, pdk: ApplyPdk, log: LuaLog): void {
   const shared = ctx.shared;
@@ -146,7 +143,7 @@ export function gatewayApplyChunk(ctx: Pick<RequestContext, 'shared'>, pdk: Appl
     if (!Array.isArray(d)) delete (d as Record<string, unknown>).body;
   }
   const packed = getOwn(shared, PACK_KEY);
-  if (luaType(packed) === 'table' && !Array.isArray(packed)) delete (packed as Record<string, unknown>).body;
+  if (luaType(packed) === 'table' && !Array.isArray(packed)) delete (packed as Record<string, unknown>).body_base64;
 }
 
 function applyDecision(shared: Record<string, unknown>, d: object, pdk: ApplyPdk, log: LuaLog): void {

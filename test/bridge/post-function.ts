@@ -16,10 +16,7 @@
  * the Lua under LuaJIT and these emulations on the same inputs and compares;
  * bypass-guard-lua.test.ts does the same for the guard.
  */
-import fs = require('fs');
-import path = require('path');
 import { guardChunk, POST_FUNCTION_CHUNKS, readLuaSources, type LuaSources } from '../../scripts/gen-kong-lua';
-import { REPO_ROOT } from '../../scripts/repo-root';
 import { gatewayApplyChunk, gatewayLogEntry, GATEWAY_LOG_REQUIRES, RECORDS_DISABLED, type ApplyPdk, type LuaLog, type RecordContext } from './llm-gateway-lua';
 import { luaIpairs, luaPairs, luaToString, luaType } from './lua-table';
 import { putHeader } from './pdk';
@@ -221,31 +218,6 @@ function bypassGuard(code: string): BypassGuard {
 // --- the config -----------------------------------------------------------------------
 type Phase = 'access' | 'header_filter' | 'body_filter' | 'log';
 
-/** llm-gateway's chunks (kong/lua/gateway-*.lua): which plugin and phase each belongs to. */
-export const GATEWAY_CHUNKS: ReadonlyArray<{ marker: string; file: string; plugin: 'pre-function' | 'post-function'; phase: Phase }> = [
-  { marker: '-- llm-gateway-pack:', file: 'gateway-pack.lua', plugin: 'pre-function', phase: 'access' },
-  { marker: '-- llm-gateway-apply:', file: 'gateway-apply.lua', plugin: 'post-function', phase: 'access' },
-  { marker: '-- llm-gateway-log:', file: 'gateway-log.lua', plugin: 'post-function', phase: 'log' },
-];
-
-const chunkSources = new Map<string, string>();
-/** A kong/lua/ file as a chunk (trailing newlines removed, as gen-kong-lua writes it). */
-export function luaChunkSource(file: string): string {
-  let code = chunkSources.get(file);
-  if (code === undefined) {
-    code = fs.readFileSync(path.join(REPO_ROOT, 'kong', 'lua', file), 'utf8').replace(/\n+$/, '');
-    chunkSources.set(file, code);
-  }
-  return code;
-}
-
-/** Every chunk the post-function may hold, by marker. */
-function postFunctionSources(): Array<{ marker: string; file: string; phase: string }> {
-  const out: Array<{ marker: string; file: string; phase: string }> = [...POST_FUNCTION_CHUNKS];
-  for (const c of GATEWAY_CHUNKS) if (c.plugin === 'post-function' && !out.some((x) => x.marker === c.marker)) out.push(c);
-  return out;
-}
-
 /** The chunks of one phase as the config lists them (post-function: an array of strings). */
 function phaseChunks(config: Record<string, unknown>, phase: Phase): string[] {
   const v = config[phase];
@@ -289,7 +261,7 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
   const allowed = new Set(opts.requires ?? (opts.cjson ? ['cjson.safe'] : []));
   for (const phase of ['access', 'header_filter', 'body_filter', 'log'] as const) {
     for (const code of phaseChunks(config, phase)) {
-      const src = postFunctionSources().find((c) => code.startsWith(c.marker));
+      const src = POST_FUNCTION_CHUNKS.find((c) => code.startsWith(c.marker));
       if (!src) throw new Error(`post-function: a ${phase} chunk the bridge does not know (${JSON.stringify(code.slice(0, 60))}); only kong/lua/'s chunks are emulated`);
       if (src.phase !== phase) throw new Error(`post-function: kong/lua/${src.file} is a ${src.phase} chunk, found in ${phase}`);
       const text = code.replace(/\n+$/, '');
@@ -301,7 +273,7 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
         steps.access.push({ file: src.file, run: (ctx) => g.run(ctx as Pick<RequestContext, 'shared' | 'delayedResponse'>) });
         continue;
       }
-      if (text !== (sources[src.file] ?? luaChunkSource(src.file))) throw new Error(`post-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
+      if (text !== sources[src.file]) throw new Error(`post-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
       if (src.file === 'gateway-apply.lua') {
         steps.access.push({
           file: src.file,

@@ -11,8 +11,8 @@
  * Any other chunk, a chunk that differs from its file, or another phase makes the
  * bridge refuse the config.
  */
+import { PRE_FUNCTION_CHUNKS, readLuaSources } from '../../scripts/gen-kong-lua';
 import { gatewayPackChunk, type PackContext } from './llm-gateway-lua';
-import { GATEWAY_CHUNKS, luaChunkSource } from './post-function';
 
 export const PRE_FUNCTION_PRIORITY = 1000000;
 
@@ -20,6 +20,8 @@ export interface PreFunction {
   /** Runs the access chunks in order (none of ours exits). */
   access(ctx: PackContext): void;
 }
+
+let sources: Record<string, string> | null = null;
 
 export function parsePreFunction(config: Record<string, unknown>): PreFunction {
   for (const key of Object.keys(config)) {
@@ -31,13 +33,12 @@ export function parsePreFunction(config: Record<string, unknown>): PreFunction {
   if (!Array.isArray(chunks) || chunks.some((c) => typeof c !== 'string')) throw new Error('pre-function: access must be a list of Lua chunks');
   const steps: Array<(ctx: PackContext) => void> = [];
   for (const code of chunks as string[]) {
-    const src = GATEWAY_CHUNKS.find((c) => c.plugin === 'pre-function' && code.startsWith(c.marker));
+    const src = PRE_FUNCTION_CHUNKS.find((c) => code.startsWith(c.marker));
     if (!src) throw new Error(`pre-function: an access chunk the bridge does not know (${JSON.stringify(code.slice(0, 60))}); only kong/lua/'s chunks are emulated`);
     const text = code.replace(/\n+$/, '');
-    if (text !== luaChunkSource(src.file)) throw new Error(`pre-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
-    // the pack's body: a Lua string, or base64 when the chunk encodes it (contract.ts body_base64)
-    const base64 = /body_base64\s*=/.test(text);
-    steps.push((ctx) => gatewayPackChunk(ctx, { base64 }));
+    if (text !== (sources ??= readLuaSources())[src.file]) throw new Error(`pre-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
+    if (src.file !== 'gateway-pack.lua') throw new Error(`pre-function: no emulation of kong/lua/${src.file}`);
+    steps.push(gatewayPackChunk);
   }
   return {
     access(ctx) {
