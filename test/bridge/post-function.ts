@@ -277,9 +277,12 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
       if (src.file === 'gateway-apply.lua') {
         steps.access.push({
           file: src.file,
-          run: (ctx, _log, env) => {
-            if (!env) throw new Error('post-function: llm-gateway-apply needs the PDK (AccessEnv)');
-            gatewayApplyChunk(ctx, env.pdk, env.luaLog);
+          run: (ctx, log, env) => {
+            // without the bridge's PDK (a test's stand-in context): a setter call raises, pcall'ed and logged as in Lua
+            const pdk: ApplyPdk = env?.pdk ?? ((method) => {
+              throw new Error(`${method}: no PDK in this context`);
+            });
+            gatewayApplyChunk(ctx, pdk, env?.luaLog ?? ((_level, m) => log(m)));
           },
         });
       } else if (src.file === 'gateway-log.lua') {
