@@ -24,9 +24,14 @@ import { lookupPlugin, loadDeclarative, matchRoute, type Consumer, type Declarat
 import { processConfig, resolveReferences } from './kong-schema';
 import { bodyBufferSize, readKongEnv, serverDefs } from './kong-settings';
 import { errorPageBody, ERROR_PAGE_STATUSES, pdkErrorBody, type KongBody } from './kong-errors';
-import { PhaseError, ExternalPlugin, type PdkCallRecord } from './plugin-runner';
+import { INGEST_SOCKET } from '../../plugins/llm-gateway/contract';
+import { KongQueues, newQueueCounters, type QueueCounters } from './kong-queue';
+import { INGEST_QUEUE_CONF, ingestHandler, type LuaLog } from './llm-gateway-lua';
+import { callPdk, type PdkHost } from './pdk';
+import { PhaseError, ExternalPlugin, type PdkCallRecord, type PluginEventRecord } from './plugin-runner';
 import { PluginServerProcess, queryPluginInfo } from './plugin-server';
 import { parsePostFunction, type PostFunction } from './post-function';
+import { parsePreFunction, PRE_FUNCTION_PRIORITY, type PreFunction } from './pre-function';
 import { headerBytes, headersFromNode, newRequestContext, type Headers, type RequestContext } from './request-context';
 import { serialize, serializeJson } from './serialize';
 import { normalizePath } from './uri-args';
@@ -75,6 +80,8 @@ export interface LogEntry {
 export interface RequestTrace {
   id: string;
   pdkCalls: PdkCallRecord[];
+  /** Each plugin.HandleEvent Kong sent for this request (one per external plugin and phase, retries included). */
+  events: PluginEventRecord[];
   status: number;
   consumer: Consumer | null;
   credential: Record<string, unknown> | null;
@@ -85,7 +92,29 @@ export interface RequestTrace {
   logged: Record<string, unknown> | null;
 }
 
-type AnyPlugin = { kind: 'external'; plugin: ExternalPlugin } | { kind: 'post-function' };
+type AnyPlugin = { kind: 'external'; plugin: ExternalPlugin } | { kind: 'post-function' } | { kind: 'pre-function' };
+
+/** Round trips one request cost between Kong and the plugin servers (of one plugin, or all). */
+export interface RoundTrips {
+  /** HandleEvent calls, every phase. */
+  events: number;
+  /** HandleEvent calls in the log phase (each a timer, a serialize and a ctx clone in Kong). */
+  logEvents: number;
+  /** PDK calls, every phase. */
+  pdkCalls: number;
+}
+
+export function roundTrips(trace: RequestTrace, plugin?: string): RoundTrips {
+  const mine = <T extends { plugin: string }>(xs: T[]) => xs.filter((x) => plugin === undefined || x.plugin === plugin);
+  const events = mine(trace.events);
+  return { events: events.length, logEvents: events.filter((e) => e.phase === 'log').length, pdkCalls: mine(trace.pdkCalls).length };
+}
+
+/** What the bridge's llm-gateway ingest queues did (all workers), for tests. */
+export interface IngestCounters extends QueueCounters {
+  /** Records dropped: the oldest at max_entries, and batches given up after max_retry_time. */
+  dropped: number;
+}
 
 interface Collected {
   entity: PluginEntity;
@@ -102,6 +131,12 @@ export class KongBridge {
   private nextWorker = 0;
   private readonly configs = new Map<string, Record<string, unknown>>();
   private readonly postFunctions = new Map<string, PostFunction>();
+  private readonly preFunctions = new Map<string, PreFunction>();
+  private host!: PdkHost;
+  /** kong.tools.queue's queues, one set per nginx worker; they outlive plugin-server restarts (nginx holds them). */
+  private queues: KongQueues[] = [];
+  private readonly queueCounters = newQueueCounters();
+  private ingestSend: ReturnType<typeof ingestHandler> | null = null;
   private server: http.Server | null = null;
   private prefix = '';
   private bodyBuffer = 8192;
@@ -138,6 +173,11 @@ export class KongBridge {
       nodeId: this.nodeId,
       log: (level: string, plugin: string, message: string) => this.log(level, plugin, message),
     };
+    this.host = host;
+    const workerCount = this.opts.workers ?? 2;
+    this.queues = Array.from({ length: workerCount }, () => new KongQueues(this.queueCounters, (level, message) => this.log(level, 'post-function', message)));
+    this.ingestSend = ingestHandler(this.ingestSocket, this.luaLog);
+    const sandboxRequires = (kongEnv.KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES ?? '').split(',').map((x) => x.trim()).filter(Boolean);
     const defs = serverDefs(kongEnv, this.prefix);
     await Promise.all(
       defs.map(async (def) => {
@@ -152,7 +192,10 @@ export class KongBridge {
           this.trace(ctx).pdkCalls.push(r);
           await this.opts.onPdkCall?.(r, ctx);
         };
-        const workers = Array.from({ length: this.opts.workers ?? 2 }, () => new ExternalPlugin(info, proc, host, onPdkCall));
+        const onEvent = (r: PluginEventRecord, ctx: RequestContext) => {
+          this.trace(ctx).events.push(r);
+        };
+        const workers = Array.from({ length: workerCount }, () => new ExternalPlugin(info, proc, host, onPdkCall, onEvent));
         this.plugins.set(info.Name, workers);
       }),
     );
@@ -171,7 +214,7 @@ export class KongBridge {
     }
     const env = this.opts.env ?? process.env;
     for (const entity of this.declarative.plugins) {
-      if (!enabled.has(entity.name) && !(enabled.has('bundled') && entity.name === 'post-function')) {
+      if (!enabled.has(entity.name) && !(enabled.has('bundled') && (entity.name === 'post-function' || entity.name === 'pre-function'))) {
         throw new Error(`kong.yml: plugin "${entity.name}" is not enabled in KONG_PLUGINS`);
       }
       const external = this.plugins.get(entity.name)?.[0];
@@ -183,8 +226,10 @@ export class KongBridge {
         for (const ref of unresolved) this.log('warn', entity.name, `unable to resolve reference ${ref}`);
       } else if (entity.name === 'post-function') {
         // usage-capture.lua requires cjson.safe: without it in the sandbox, it only records
-        const cjson = (kongEnv.KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES ?? '').split(',').map((x) => x.trim()).includes('cjson.safe');
-        this.postFunctions.set(entity.id, parsePostFunction(entity.config, { cjson }));
+        // gateway-log.lua requires cjson.safe, kong.tools.queue and resty.http
+        this.postFunctions.set(entity.id, parsePostFunction(entity.config, { cjson: sandboxRequires.includes('cjson.safe'), requires: sandboxRequires }));
+      } else if (entity.name === 'pre-function') {
+        this.preFunctions.set(entity.id, parsePreFunction(entity.config));
       } else {
         throw new Error(`kong.yml: bundled plugin "${entity.name}" is not emulated by the bridge (see test/README.md)`);
       }
@@ -203,6 +248,8 @@ export class KongBridge {
 
   async stop(): Promise<void> {
     await this.drainLogPhase();
+    // nginx exiting: the queues' timers end (entries still waiting are lost, as in Kong)
+    await Promise.all(this.queues.map((q) => q.stop()));
     if (this.server) {
       this.server.closeAllConnections();
       await new Promise<void>((resolve) => this.server!.close(() => resolve()));
@@ -217,6 +264,45 @@ export class KongBridge {
     while (this.pendingLogs.size) await Promise.all([...this.pendingLogs]);
   }
 
+  /** `<prefix>/llm-gateway-ingest.sock`: where gateway-log.lua's queue POSTs (the prefix the plugin servers get as --kong-prefix). */
+  get ingestSocket(): string {
+    return path.join(this.prefix, INGEST_SOCKET);
+  }
+
+  /** The Kong prefix the plugin servers were started with. */
+  get kongPrefix(): string {
+    return this.prefix;
+  }
+
+  /** The llm-gateway ingest queues' counters, all workers together. */
+  get ingest(): IngestCounters {
+    const c = this.queueCounters;
+    return { ...c, dropped: c.droppedFull + c.droppedRetry };
+  }
+
+  /**
+   * Waits until every ingest queue is empty and no batch is in its handler (sent,
+   * rejected or given up). Log phases still running are waited for first. Throws
+   * when that takes longer than timeoutMs.
+   */
+  async drainIngestQueue(timeoutMs = 10000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`ingest queue not drained within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([
+        (async () => {
+          await this.drainLogPhase();
+          while (this.queues.some((q) => q.busy)) await Promise.all(this.queues.map((q) => q.idle()));
+        })(),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private log(level: string, plugin: string, message: string): void {
     this.logs.push({ level, plugin, message });
     if (this.logs.length > 20000) this.logs.splice(0, 10000);
@@ -226,7 +312,7 @@ export class KongBridge {
   private trace(ctx: RequestContext): RequestTrace {
     let t = this.traces.find((x) => x.id === ctx.id);
     if (!t) {
-      t = { id: ctx.id, pdkCalls: [], status: 0, consumer: null, credential: null, shared: ctx.shared, sentAt: 0, logged: null };
+      t = { id: ctx.id, pdkCalls: [], events: [], status: 0, consumer: null, credential: null, shared: ctx.shared, sentAt: 0, logged: null };
       this.traces.push(t);
       if (this.traces.length > 1000) this.traces.shift();
     }
@@ -241,6 +327,7 @@ export class KongBridge {
       list.push({ kind: 'external', plugin: p, name: p.name, priority: p.priority });
     }
     if (this.postFunctions.size) list.push({ kind: 'post-function', name: 'post-function', priority: -1000 });
+    if (this.preFunctions.size) list.push({ kind: 'pre-function', name: 'pre-function', priority: PRE_FUNCTION_PRIORITY });
     // sort_by_handler_priority: higher first; equal priorities by name, descending
     return list.sort((a, b) => (a.priority === b.priority ? (a.name < b.name ? 1 : -1) : b.priority - a.priority));
   }
@@ -294,10 +381,25 @@ export class KongBridge {
     // collected even after an exit: its header_filter and body_filter run on every response
     let postFunction: PostFunction | null = null;
     for (const p of this.pluginOrder(worker)) {
+      if (p.kind === 'pre-function') {
+        const entity = this.lookup('pre-function', ctx);
+        if (entity && !ctx.delayedResponse) this.preFunctions.get(entity.id)!.access(ctx);
+        continue;
+      }
       if (p.kind === 'post-function') {
         const entity = this.lookup('post-function', ctx);
         if (entity) postFunction = this.postFunctions.get(entity.id)!;
-        if (postFunction && !ctx.delayedResponse) postFunction.access(ctx, this.luaLog);
+        if (postFunction && !ctx.delayedResponse) {
+          const pdk = (method: string, args: unknown[]) => callPdk({ plugin: 'post-function', ctx, host: this.host }, method, args);
+          try {
+            postFunction.access(ctx, this.luaLog, { pdk, luaLog: this.luaLogAt });
+          } catch (err) {
+            // a Lua error in access_by_lua: nginx's 500, answered by error_handlers.lua
+            this.log('err', 'post-function', `failed to run access_by_lua*: ${(err as Error).message}`);
+            const r = errorPageBody(500, ctx.request.headers, ctx.id, new Map());
+            ctx.delayedResponse = { status: r.status, body: r.body, headers: r.headers, source: 'error' };
+          }
+        }
         continue;
       }
       const entity = this.lookup(p.plugin.name, ctx);
@@ -326,7 +428,26 @@ export class KongBridge {
     }
     ctx.latencies.request = Date.now() - startedAt;
     Object.assign(this.trace(ctx), { status: ctx.response.status, consumer: ctx.consumer, credential: ctx.credential, sentAt: Date.now(), logged: serialize(ctx) });
+    // Kong.log: the collected plugins by priority; each external plugin's log handler
+    // saves the request's data and starts its timer, then post-function (-1000) runs
+    // its log chunks here, in the request's log phase
     this.runLogPhase(ctx, collected.filter((c) => c.plugin.hasPhase('log')));
+    if (postFunction?.hasLog) this.runPostFunctionLog(ctx, postFunction, worker);
+  }
+
+  private runPostFunctionLog(ctx: RequestContext, postFunction: PostFunction, worker: number): void {
+    const queues = this.queues[worker % this.queues.length];
+    try {
+      postFunction.log(ctx, {
+        nodeId: this.nodeId,
+        worker: worker % this.queues.length,
+        enqueue: (entry) => queues.enqueue(INGEST_QUEUE_CONF, this.ingestSend!, { socket: `unix:${this.ingestSocket}` }, entry),
+        luaLog: this.luaLogAt,
+      });
+    } catch (err) {
+      // no pcall around the log phase: log_by_lua fails, the later log handlers are skipped
+      this.log('err', 'post-function', `failed to run log_by_lua*: ${(err as Error).message}`);
+    }
   }
 
   /** A Lua error in a plugin: kong.response.error(500) with the headers set so far. */
@@ -354,6 +475,8 @@ export class KongBridge {
 
   /** kong.log.err from a post-function chunk. */
   private readonly luaLog = (message: string): void => this.log('err', 'post-function', message);
+  /** kong.log[level] from a pre- or post-function chunk. */
+  private readonly luaLogAt: LuaLog = (level, message) => this.log(level, 'post-function', message);
 
   private async proxy(ctx: RequestContext, res: http.ServerResponse, responsePhase: Collected[] | null, postFunction: PostFunction | null): Promise<void> {
     const s = ctx.service;

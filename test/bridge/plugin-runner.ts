@@ -30,6 +30,12 @@ export interface PdkCallRecord {
   method: string;
 }
 
+/** One plugin.HandleEvent Kong sent (a round trip of its own, before any PDK call). */
+export interface PluginEventRecord {
+  plugin: string;
+  phase: string;
+}
+
 /** A Lua error raised inside the plugin's phase: Kong turns it into a 500 in access. */
 export class PhaseError extends Error {
   override name = 'PhaseError';
@@ -45,6 +51,7 @@ export class ExternalPlugin {
     readonly server: PluginServerProcess,
     private readonly host: PdkHost,
     private readonly onPdkCall?: (r: PdkCallRecord, ctx: RequestContext) => void | Promise<void>,
+    private readonly onEvent?: (r: PluginEventRecord, ctx: RequestContext) => void,
   ) {
     this.rpc = new RpcClient(server.def.socket);
   }
@@ -119,6 +126,7 @@ export class ExternalPlugin {
   }
 
   private async bridgeLoop(iid: number, ctx: RequestContext, phase: string): Promise<void> {
+    this.onEvent?.({ plugin: this.name, phase }, ctx);
     let stepIn = (await this.rpc.call('plugin.HandleEvent', { InstanceId: iid, EventName: phase })) as StepIn;
     const eventId = stepIn.EventId;
     while (stepIn.Data !== 'ret') {

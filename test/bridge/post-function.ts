@@ -17,6 +17,7 @@
  * bypass-guard-lua.test.ts does the same for the guard.
  */
 import { guardChunk, POST_FUNCTION_CHUNKS, readLuaSources, type LuaSources } from '../../scripts/gen-kong-lua';
+import { gatewayApplyChunk, gatewayLogEntry, GATEWAY_LOG_REQUIRES, RECORDS_DISABLED, type ApplyPdk, type LuaLog, type RecordContext } from './llm-gateway-lua';
 import { luaIpairs, luaPairs, luaToString, luaType } from './lua-table';
 import { putHeader } from './pdk';
 import type { Headers, RequestContext } from './request-context';
@@ -38,11 +39,31 @@ export interface BypassGuard {
   run(ctx: Pick<RequestContext, 'shared' | 'delayedResponse'>): void;
 }
 
+/** What llm-gateway-apply needs in access: the PDK setters and kong.log at every level. */
+export interface AccessEnv {
+  pdk: ApplyPdk;
+  luaLog: LuaLog;
+}
+
+/** What llm-gateway-log needs in the log phase. */
+export interface LogEnv {
+  nodeId: string;
+  /** The nginx worker running the request (the chunk's upvalues are per worker). */
+  worker: number;
+  /** Queue.enqueue(QUEUE_CONF, send, handler_conf, entry): [true], [null, err], or raises (queue.lua's asserts). */
+  enqueue(entry: string): [true] | [null, string];
+  luaLog: LuaLog;
+}
+
 export interface PostFunction {
   /** The bypass guard's marks (one guard per post-function). */
   guard: BypassGuard;
   /** Runs the access chunks in order; the guard may set ctx.delayedResponse. */
-  access(ctx: ChunkContext & Pick<RequestContext, 'delayedResponse'>, log: ChunkLog): void;
+  access(ctx: ChunkContext & Pick<RequestContext, 'delayedResponse'>, log: ChunkLog, env?: AccessEnv): void;
+  /** Runs the log chunks (the request's log phase, after the response was sent). */
+  log(ctx: RecordContext, env: LogEnv): void;
+  /** Whether the config has a log chunk. */
+  hasLog: boolean;
   /** Runs the header_filter chunks on ctx.response (every response: proxied, exit, error). */
   headerFilter(ctx: ChunkContext, log: ChunkLog): void;
   /** A body_filter for one response, or null when the config has none. */
@@ -195,7 +216,7 @@ function bypassGuard(code: string): BypassGuard {
 }
 
 // --- the config -----------------------------------------------------------------------
-type Phase = 'access' | 'header_filter' | 'body_filter';
+type Phase = 'access' | 'header_filter' | 'body_filter' | 'log';
 
 /** The chunks of one phase as the config lists them (post-function: an array of strings). */
 function phaseChunks(config: Record<string, unknown>, phase: Phase): string[] {
@@ -223,18 +244,22 @@ let cachedSources: LuaSources | null = null;
  * starts with and checked against that file's text; anything else is refused.
  * `cjson`: whether kong.env lets the sandbox require cjson.safe (usage-capture needs it).
  */
-export function parsePostFunction(config: Record<string, unknown>, opts: { cjson: boolean }): PostFunction {
+export function parsePostFunction(config: Record<string, unknown>, opts: { cjson: boolean; requires?: readonly string[] }): PostFunction {
   const sources = (cachedSources ??= readLuaSources());
   for (const key of Object.keys(config)) {
     const v = config[key];
-    if (['access', 'header_filter', 'body_filter'].includes(key) || v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    if (['access', 'header_filter', 'body_filter', 'log'].includes(key) || v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
     throw new Error(`post-function: the bridge does not emulate \`${key}\``);
   }
-  type Step = { file: string; run: (ctx: ChunkContext & Partial<Pick<RequestContext, 'delayedResponse'>>, log: ChunkLog) => void };
-  const steps: Record<Phase, Step[]> = { access: [], header_filter: [], body_filter: [] };
+  type Step = { file: string; run: (ctx: ChunkContext & Partial<Pick<RequestContext, 'delayedResponse'>>, log: ChunkLog, env?: AccessEnv) => void };
+  const steps: Record<Phase, Step[]> = { access: [], header_filter: [], body_filter: [], log: [] };
+  const logSteps: Array<(ctx: RecordContext, env: LogEnv) => void> = [];
   let guard: BypassGuard | null = null;
   let usage = false;
-  for (const phase of ['access', 'header_filter', 'body_filter'] as const) {
+  // the chunk's upvalues, per nginx worker: gateway-log's one "records disabled" line
+  const warnedWorkers = new Set<number>();
+  const allowed = new Set(opts.requires ?? (opts.cjson ? ['cjson.safe'] : []));
+  for (const phase of ['access', 'header_filter', 'body_filter', 'log'] as const) {
     for (const code of phaseChunks(config, phase)) {
       const src = POST_FUNCTION_CHUNKS.find((c) => code.startsWith(c.marker));
       if (!src) throw new Error(`post-function: a ${phase} chunk the bridge does not know (${JSON.stringify(code.slice(0, 60))}); only kong/lua/'s chunks are emulated`);
@@ -249,7 +274,40 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
         continue;
       }
       if (text !== sources[src.file]) throw new Error(`post-function: a chunk differs from kong/lua/${src.file} (run npm run gen:kong-lua)`);
-      if (src.file === 'usage-encoding.lua') steps.access.push({ file: src.file, run: (ctx) => usageEncodingChunk(ctx as unknown as UpstreamRequestContext) });
+      if (src.file === 'gateway-apply.lua') {
+        steps.access.push({
+          file: src.file,
+          run: (ctx, log, env) => {
+            // without the bridge's PDK (a test's stand-in context): a setter call raises, pcall'ed and logged as in Lua
+            const pdk: ApplyPdk = env?.pdk ?? ((method) => {
+              throw new Error(`${method}: no PDK in this context`);
+            });
+            gatewayApplyChunk(ctx, pdk, env?.luaLog ?? ((_level, m) => log(m)));
+          },
+        });
+      } else if (src.file === 'gateway-log.lua') {
+        // pcall(require, ...) of each: a module the sandbox denies leaves the chunk "not ready"
+        const ready = GATEWAY_LOG_REQUIRES.every((m) => allowed.has(m));
+        logSteps.push((ctx, env) => {
+          const entry = gatewayLogEntry(ctx, env.nodeId);
+          if (entry === null) return;
+          if (!ready) {
+            if (!warnedWorkers.has(env.worker)) {
+              warnedWorkers.add(env.worker);
+              env.luaLog('err', RECORDS_DISABLED);
+            }
+            return;
+          }
+          // pcall(Queue.enqueue, ...): an assert in the queue is logged, not raised
+          let result: [true] | [null, string];
+          try {
+            result = env.enqueue(entry);
+          } catch (err) {
+            result = [null, (err as Error).message];
+          }
+          if (result[0] !== true) env.luaLog('err', `llm-gateway record of request ${String(ctx.id)} not queued: ${result[1]}`);
+        });
+      } else if (src.file === 'usage-encoding.lua') steps.access.push({ file: src.file, run: (ctx) => usageEncodingChunk(ctx as unknown as UpstreamRequestContext) });
       else if (src.file === 'serialize-values.lua') steps.header_filter.push({ file: src.file, run: (ctx) => serializeValuesChunk(ctx) });
       else if (src.file === 'ratelimit-headers.lua') steps.header_filter.push({ file: src.file, run: rateLimitHeadersChunk });
       else if (src.file === 'usage-capture.lua') {
@@ -263,12 +321,16 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
   const worker = {};
   return {
     guard,
-    access(ctx, log) {
+    access(ctx, log, env) {
       for (const s of steps.access) {
         // post-function: a chunk that exits ends the phase
         if (ctx.delayedResponse) return;
-        s.run(ctx, log);
+        s.run(ctx, log, env);
       }
+    },
+    hasLog: logSteps.length > 0,
+    log(ctx, env) {
+      for (const s of logSteps) s(ctx, env);
     },
     headerFilter(ctx, log) {
       for (const s of steps.header_filter) s.run(ctx, log);

@@ -12,7 +12,7 @@ import { CONTAINER_PATHS, parseNginxSize, readKongEnv, REPO_ROOT } from '../brid
 import { pluginNames } from '../../scripts/build-plugin-dirs';
 import { updateReadme } from '../../scripts/gen-config-docs';
 import { demoKeys, testConfig } from '../../scripts/gen-kong-test-config';
-import { POST_FUNCTION_CHUNKS, readLuaSources, withPostFunctions } from '../../scripts/gen-kong-lua';
+import { POST_FUNCTION_CHUNKS, PRE_FUNCTION_CHUNKS, readLuaSources, withPostFunctions } from '../../scripts/gen-kong-lua';
 
 const KONG = path.join(REPO_ROOT, 'kong');
 const read = (f: string) => fs.readFileSync(path.join(KONG, f), 'utf8');
@@ -111,16 +111,44 @@ describe('kong/ configuration', () => {
       expect(withPostFunctions(yml, sources)).toBe(yml);
     });
 
-    it('every post-function runs the guard then usage-encoding in access, serialize-values then ratelimit-headers in header_filter, usage-capture in body_filter', () => {
+    it('every post-function runs gateway-apply, the guard, usage-encoding in access, serialize-values then ratelimit-headers in header_filter, usage-capture in body_filter, gateway-log in log', () => {
       expect(postFunctions.length).toBe(2); // the service's and /checked's
       for (const p of postFunctions) {
-        expect(Object.keys(p.config)).toEqual(['access', 'header_filter', 'body_filter']);
-        expect(p.config.access).toHaveLength(2);
-        expect(p.config.access[0]).toMatch(/^-- llm-bypass-guard:/);
-        expect(p.config.access[1]).toBe(lua('usage-encoding.lua'));
+        expect(Object.keys(p.config)).toEqual(['access', 'header_filter', 'body_filter', 'log']);
+        expect(p.config.access).toHaveLength(3);
+        // first: what llm-gateway decided is in kong.ctx.shared before the guard looks
+        expect(p.config.access[0]).toBe(lua('gateway-apply.lua'));
+        expect(p.config.access[1]).toMatch(/^-- llm-bypass-guard:/);
+        expect(p.config.access[2]).toBe(lua('usage-encoding.lua'));
         // the serialize chunk in header_filter: it runs on exits too (a 429, the guard's 503)
         expect(p.config.header_filter).toEqual([lua('serialize-values.lua'), lua('ratelimit-headers.lua')]);
         expect(p.config.body_filter).toEqual([lua('usage-capture.lua')]);
+        expect(p.config.log).toEqual([lua('gateway-log.lua')]);
+      }
+    });
+
+    it('writes gateway-pack into a pre-function block, and refuses anything else there', () => {
+      const pre = ['    plugins:', '      - name: pre-function', '        config:', '          access:', '            - |', '              -- llm-gateway-pack: old', ''].join('\n');
+      const withPre = yml.replace(/\n {4}plugins:\n/, `\n${pre}`);
+      expect(withPre).not.toBe(yml);
+      const out = withPostFunctions(withPre, sources);
+      const parsed = yaml.load(out) as unknown;
+      const found: Array<{ config: Record<string, string[]> }> = [];
+      const walk = (o: unknown): void => {
+        if (Array.isArray(o)) o.forEach(walk);
+        else if (o && typeof o === 'object') {
+          if ((o as { name?: unknown }).name === 'pre-function') found.push(o as (typeof found)[number]);
+          Object.values(o).forEach(walk);
+        }
+      };
+      walk(parsed);
+      expect(found).toHaveLength(1);
+      expect(found[0].config).toEqual({ access: [lua('gateway-pack.lua')] });
+      expect(withPostFunctions(out, sources)).toBe(out);
+      expect(() => withPostFunctions(out.replace('-- llm-gateway-pack:', '-- llm-bypass-guard:'), sources)).toThrow(/pre-function chunk that does not start with a marker/);
+      expect(() => withPostFunctions(out.replace('        config:\n          access:\n            - |\n              -- llm-gateway-pack', '        config:\n          log:\n            - |\n              -- llm-gateway-pack'), sources)).toThrow(/pre-function `log` is not generated/);
+      for (const c of PRE_FUNCTION_CHUNKS) {
+        expect(withPostFunctions(out, { ...sources, [c.file]: `${sources[c.file]}\n-- drift` })).not.toBe(out);
       }
     });
 
@@ -146,17 +174,21 @@ describe('kong/ configuration', () => {
     it('refuses what it cannot regenerate: marks it cannot read, an unknown phase or chunk', () => {
       expect(() => withPostFunctions(yml.replace('"llm_guard"', "'llm_guard'"), sources)).toThrow(/double-quoted/);
       const header = '          header_filter:\n';
-      expect(() => withPostFunctions(yml.replace(header, `          log:\n            - |\n              -- llm-usage-capture: x\n${header}`), sources)).toThrow(/`log` is not generated/);
+      expect(() => withPostFunctions(yml.replace(header, `          rewrite:\n            - |\n              -- llm-usage-capture: x\n${header}`), sources)).toThrow(/`rewrite` is not generated/);
       expect(() => withPostFunctions(yml.replace(header, `${header}            - |\n              kong.log.err("x")\n`), sources)).toThrow(/does not start with a marker/);
       const guardLine = /^ *local required = \{[^}]*\}\n/m;
       expect(() => withPostFunctions(yml.replace(guardLine, ''), sources)).toThrow(/exactly one bypass guard/);
     });
   });
 
-  it('lets the post-function Lua require cjson.safe, and nothing else', () => {
-    expect(env.KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES).toBe('cjson.safe');
-    const requires = Object.values(readLuaSources()).flatMap((code) => [...code.matchAll(/require\s*\(?\s*["']([^"']+)["']/g)].map((m) => m[1]));
-    expect(requires).toEqual(['cjson.safe']);
+  it('lets the pre-/post-function Lua require what its chunks require, and nothing else', () => {
+    expect(env.KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES).toBe('cjson.safe,kong.tools.queue,resty.http');
+    const sources = readLuaSources();
+    // require "m", require("m"), pcall(require, "m")
+    const requiresOf = (code: string) => [...new Set([...code.matchAll(/require\s*[(,]?\s*["']([^"']+)["']/g)].map((m) => m[1]))];
+    const byFile = Object.fromEntries(Object.entries(sources).map(([f, code]) => [f, requiresOf(code)]).filter(([, r]) => r.length > 0));
+    expect(byFile).toEqual({ 'usage-capture.lua': ['cjson.safe'], 'gateway-log.lua': ['cjson.safe', 'kong.tools.queue', 'resty.http'] });
+    expect(new Set(Object.values(byFile).flat())).toEqual(new Set(env.KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES.split(',')));
   });
 
   it('has kong.test.yml generated from kong.yml (npm run gen:kong-test)', () => {

@@ -1,8 +1,10 @@
 /**
- * Runs a post-function chunk from kong/lua/ under LuaJIT through harness.lua (Kong's
- * default sandbox environment, a minimal kong/ngx shim, the chunk compiled once and its
- * function run per request). The cases go to the harness as a Lua file (`return {...}`,
- * every byte of the bodies escaped), so no JSON decoder is needed to read them.
+ * Runs a pre-/post-function chunk from kong/lua/ under LuaJIT through harness.lua
+ * (Kong's default sandbox environment, a minimal kong/ngx shim, doubles for
+ * kong.tools.queue and resty.http, the chunk compiled once and its function run per
+ * request). The cases go to the harness as a Lua file (`return {...}`, every byte of
+ * the bodies escaped), so no JSON decoder is needed to read them. harness.lua's header
+ * documents every case kind and what it returns; the types below mirror it.
  */
 import { execFileSync } from 'child_process';
 import fs = require('fs');
@@ -82,6 +84,85 @@ export interface AccessResult {
   logs: string[];
 }
 
+/**
+ * One whole request (pre-function access, post-function access or log): the PDK
+ * getters answer from these fields; defaults in harness.lua's header.
+ */
+export interface RequestCase {
+  kind: 'request';
+  name: string;
+  shared?: Record<string, LuaInput>;
+  method?: string;
+  path?: string;
+  raw_query?: string;
+  /** kong.request.get_query() */
+  query?: Record<string, LuaInput>;
+  /** Header lines in arrival order ([name, value]), or a map (sorted by name). */
+  request_headers?: Array<[string, string]> | Record<string, string | string[]>;
+  /** The request body as nginx holds it in memory; absent: none. */
+  body?: string | Buffer;
+  /** nginx spooled the body to a file: get_raw_body() returns nil and an error. */
+  body_in_file?: boolean;
+  forwarded_ip?: string;
+  status?: number;
+  source?: 'service' | 'exit' | 'error';
+  response_headers?: Record<string, string | string[]>;
+  /** ngx.var values over the defaults (all strings, as nginx gives them). */
+  var?: Record<string, string>;
+  /** ngx.req.start_time(), seconds. */
+  start_time?: number;
+  /** ngx.ctx fields (KONG_PROXY_LATENCY, KONG_WAITING_TIME, KONG_PROCESSING_START, ...). */
+  ngx_ctx?: Record<string, LuaInput>;
+  route?: Record<string, LuaInput>;
+  service?: Record<string, LuaInput>;
+  node_id?: string;
+  /** Run the queue's handler over this case's enqueued entries, once per script. */
+  flush?: Array<{ status?: number; answer?: string; connect_error?: string; request_error?: string }>;
+}
+
+export interface PdkCall {
+  fn: 'service.request.set_headers' | 'service.request.set_raw_query' | 'service.request.set_raw_body' | 'response.set_headers';
+  arg: unknown;
+}
+
+export interface Enqueued {
+  queue_conf: Record<string, unknown>;
+  handler_conf: Record<string, unknown>;
+  /** What was enqueued (a JSON string for gateway-log.lua). */
+  entry: unknown;
+  /** `entry` JSON-decoded, when it is a string. */
+  decoded?: Record<string, unknown>;
+}
+
+export interface Flush {
+  /** The handler's first return value (false when it raised). */
+  ok: boolean;
+  err?: string;
+  /** The error, when the handler raised. */
+  raised?: string;
+  /** resty.http calls in order: set_timeouts, connect, request, set_keepalive / close. */
+  http: Array<{ fn: string; arg?: unknown }>;
+  /** The POSTed body, JSON-decoded. */
+  batch?: unknown[];
+  logs: string[];
+}
+
+export interface RequestResult {
+  name: string;
+  ok: boolean;
+  error?: string;
+  shared: Record<string, unknown>;
+  calls: PdkCall[];
+  upstream_headers: Record<string, string | string[]>;
+  response_headers: Record<string, string | string[]>;
+  logs: string[];
+  /** kong.request.get_raw_body() calls. */
+  body_reads: number;
+  exited?: { status: number; body: string; headers: Record<string, string> };
+  enqueued: Enqueued[];
+  flushes: Flush[];
+}
+
 export interface BodyResult {
   name: string;
   runs: number;
@@ -107,19 +188,35 @@ export interface HeaderResult {
 
 /** The harness encodes an empty Lua table as `{}`; lists come back as arrays otherwise. */
 const list = <T>(v: unknown): T[] => (Array.isArray(v) ? v : []);
+/** An empty Lua table meant as a map comes back as `{}`; never `[]` from this encoder, but be safe. */
+const map = <T>(v: unknown): Record<string, T> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, T>) : {});
+
+function requestResult(r: Record<string, unknown>): RequestResult {
+  return {
+    ...(r as unknown as RequestResult),
+    shared: map(r.shared),
+    calls: list(r.calls),
+    upstream_headers: map(r.upstream_headers),
+    response_headers: map(r.response_headers),
+    logs: list(r.logs),
+    enqueued: list(r.enqueued),
+    flushes: list<Record<string, unknown>>(r.flushes).map((f) => ({ ...(f as unknown as Flush), http: list(f.http), logs: list(f.logs) })),
+  };
+}
 
 export function runLua(
   code: string,
-  cases: (BodyCase | HeaderCase | AccessCase)[],
+  cases: (BodyCase | HeaderCase | AccessCase | RequestCase)[],
   requires: string[] = ['cjson.safe'],
-): { decoder: string; results: (BodyResult | HeaderResult | AccessResult)[] } {
+  options: { prefix?: string } = {},
+): { decoder: string; results: (BodyResult | HeaderResult | AccessResult | RequestResult)[] } {
   if (!LUAJIT) throw new Error('luajit is required (apt-get install luajit; .ci/run installs it)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kong-lua-'));
   try {
     const spec = path.join(dir, 'spec.lua');
     fs.writeFileSync(
       spec,
-      `return {code=${luaString(path.join(REPO, code))},requires=${luaValue(requires)},cases={${cases
+      `return {code=${luaString(path.join(REPO, code))},requires=${luaValue(requires)},prefix=${luaValue(options.prefix)},cases={${cases
         .map((c) => luaValue(c as unknown as LuaInput))
         .join(',\n')}}}`,
     );
@@ -140,14 +237,14 @@ export function runLua(
     const parsed = JSON.parse(stdout) as { decoder: string; results: Record<string, unknown>[] };
     return {
       decoder: parsed.decoder,
-      results: parsed.results.map((r) => ({
+      results: parsed.results.map((r, i) => cases[i] && (cases[i] as { kind?: string }).kind === 'request' ? requestResult(r) : ({
         ...r,
         outputs: list<string>(r.outputs).map((o) => Buffer.from(o, 'latin1')),
         usages: list(r.usages),
         serialized: typeof r.serialized === 'string' ? r.serialized : list(r.serialized),
         logs: list(r.logs),
         headers: r.headers && !Array.isArray(r.headers) ? r.headers : {},
-      })) as unknown as (BodyResult | HeaderResult | AccessResult)[],
+      })) as unknown as (BodyResult | HeaderResult | AccessResult | RequestResult)[],
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

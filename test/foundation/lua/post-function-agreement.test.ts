@@ -351,7 +351,8 @@ describe('post-function chunks: the Lua under LuaJIT and the bridge agree', () =
     expect(parse({ ...config, access: ['return function() end', ...config.access] })).toThrow(/does not know/);
     expect(parse({ ...config, body_filter: [config.body_filter[0].replace('HOLD_MAX = 16384', 'HOLD_MAX = 1')] })).toThrow(/differs from kong\/lua\/usage-capture.lua/);
     expect(parse({ ...config, header_filter: [config.body_filter[0]] })).toThrow(/body_filter chunk, found in header_filter/);
-    expect(parse({ ...config, log: ['-- llm-usage-capture: x'] })).toThrow(/does not emulate `log`/);
+    expect(parse({ ...config, log: ['-- llm-usage-capture: x'] })).toThrow(/is a body_filter chunk, found in log/);
+    expect(parse({ ...config, rewrite: ['-- llm-usage-capture: x'] })).toThrow(/does not emulate `rewrite`/);
     expect(parse({ ...config, access: [] })).toThrow(/no llm-bypass-guard/);
   });
 });
