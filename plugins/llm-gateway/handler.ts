@@ -125,6 +125,7 @@ export class LlmGatewayHandler {
       const { status, body, headers } = staged.exit;
       return kong.response.exit(status, body, headers);
     }
+    if (staged.authenticated !== null) await kong.client.authenticate(staged.authenticated.consumer, staged.authenticated.credential);
     await kong.ctx.shared.set(DECISION_KEY, this.decision(staged, ingest));
   }
 

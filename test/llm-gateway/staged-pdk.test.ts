@@ -87,13 +87,18 @@ describe('StagedPdk', () => {
     expect(s.realCalls).toBe(1);
   });
 
-  it('passes consumer mapping through to Kong, counted', async () => {
+  it('passes consumer loading through to Kong, counted, and keeps authenticate for when the request has passed', async () => {
     const { kong, calls } = kongRecorder();
     const s = new StagedPdk(kong, request());
     await s.client.loadConsumer('alice', true);
     await s.client.authenticate({ id: 'alice' }, { id: 'k1' });
-    expect(calls).toEqual(['load_consumer', 'authenticate']);
-    expect(s.realCalls).toBe(2);
+    expect(calls).toEqual(['load_consumer']);
+    expect(s.realCalls).toBe(1);
+    expect(s.authenticated).toEqual({ consumer: { id: 'alice' }, credential: { id: 'k1' } });
+    // a later stage sees the consumer as it would on Kong, without a round trip
+    expect(await s.client.getConsumer()).toEqual({ id: 'alice' });
+    expect(await s.client.getCredential()).toEqual({ id: 'k1' });
+    expect(s.realCalls).toBe(1);
   });
 
   it('records the first exit only, and collects log lines as Kong writes them', async () => {

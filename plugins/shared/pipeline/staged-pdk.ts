@@ -13,10 +13,13 @@
  * - a read sees the writes before it, as on Kong (a header llm-auth set is what the
  *   next stage's get_headers returns; a kong.ctx.shared value comes back as Kong's
  *   Lua side returns it: lua-round-trip.ts);
+ * - kong.client.authenticate is kept until the pipeline has passed (`authenticated`):
+ *   llm-gateway makes it then, so a refused request costs no call for it; a later
+ *   stage's kong.client.get_consumer / get_credential sees it already, as on Kong;
  * - what only Kong can do goes to Kong and is counted in `realCalls`:
- *   kong.client.authenticate / load_consumer / get_consumer / get_credential /
- *   get_ip, kong.router, kong.node, and a kong.ctx.shared read of a key no stage set
- *   (a separate plugin ahead of llm-gateway may have set it);
+ *   kong.client.load_consumer / get_consumer / get_credential (when no stage
+ *   authenticated) / get_ip, kong.router, kong.node, and a kong.ctx.shared read of a
+ *   key no stage set (a separate plugin ahead of llm-gateway may have set it);
  * - kong.response.exit ends the pipeline: it is recorded, and llm-gateway sends it.
  *
  * Response-phase and log-phase calls have no place in an access pipeline: they throw,
@@ -82,6 +85,8 @@ export class StagedPdk implements KongPdk {
   body: string | null = null;
   readonly responseHeaders: HeaderTable = nullObject();
   readonly logs: Array<[LogLevel, string]> = [];
+  /** The kong.client.authenticate a stage made, for llm-gateway to make once the request passed. */
+  authenticated: { consumer: KongConsumer | null; credential: Record<string, unknown> | null } | null = null;
   /** Calls that went to Kong (round trips). */
   realCalls = 0;
 
@@ -164,9 +169,12 @@ export class StagedPdk implements KongPdk {
 
     this.client = {
       loadConsumer: (id: string, byUsername?: boolean) => real(() => kong.client.loadConsumer(id, byUsername)),
-      authenticate: (consumer: KongConsumer | null, credential: Record<string, unknown> | null) => real(() => kong.client.authenticate(consumer, credential)),
-      getConsumer: () => real(() => kong.client.getConsumer()),
-      getCredential: () => real(() => kong.client.getCredential()),
+      authenticate: async (consumer: KongConsumer | null, credential: Record<string, unknown> | null) => {
+        this.authenticated = { consumer, credential };
+      },
+      getConsumer: async () => (this.authenticated ? (this.authenticated.consumer ?? undefined) : real(() => kong.client.getConsumer())),
+      getCredential: async () =>
+        this.authenticated ? ((this.authenticated.credential as { id: string } | null) ?? undefined) : real(() => kong.client.getCredential()),
       getIp: () => real(() => kong.client.getIp()),
       getForwardedIp: async () => this.req.forwardedIp ?? real(() => kong.client.getForwardedIp()),
     };
