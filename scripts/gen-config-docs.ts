@@ -33,15 +33,20 @@ function constraints(f: KongField): string {
   return parts.join('; ');
 }
 
-function rows(fields: KongFieldList, prefix = ''): string[] {
+/** A record holding exactly another plugin's config (llm-gateway's stages) is referenced, not repeated. */
+type PluginSchemas = Map<string, string>;
+
+function rows(fields: KongFieldList, prefix = '', plugins: PluginSchemas = new Map()): string[] {
   const out: string[] = [];
   for (const entry of fields) {
     const [name, f] = Object.entries(entry)[0];
     const dotted = prefix + name;
     const def = f.default === undefined ? (f.required ? '*required*' : '') : `\`${JSON.stringify(f.default)}\``;
     const desc = String(f.description ?? '').replace(/\|/g, '\\|').replace(/</g, '&lt;');
-    out.push(`| \`${dotted}\` | ${typeName(f)} | ${def} | ${[desc, constraints(f)].filter(Boolean).join(' ')} |`);
-    if (f.type === 'record') out.push(...rows(f.fields as KongFieldList, `${dotted}.`));
+    const whole = f.type === 'record' ? plugins.get(JSON.stringify(f.fields)) : undefined;
+    const see = whole ? `Its fields are [${whole}'s](#${whole}), all of them, with the same defaults.` : '';
+    out.push(`| \`${dotted}\` | ${typeName(f)} | ${def} | ${[desc, see, constraints(f)].filter(Boolean).join(' ')} |`);
+    if (f.type === 'record' && !whole) out.push(...rows(f.fields as KongFieldList, `${dotted}.`, plugins));
     const el = f.elements as KongField | undefined;
     if (el?.type === 'record') out.push(...rows(el.fields as KongFieldList, `${dotted}[].`));
     const values = f.values as KongField | undefined;
@@ -50,15 +55,19 @@ function rows(fields: KongFieldList, prefix = ''): string[] {
   return out;
 }
 
+type PluginModule = { Schema: KongFieldList; Priority: number; Version: string };
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const load = (name: string) => require(path.join(ROOT, 'dist', 'plugins', name, 'index.js')) as PluginModule;
+
 export function renderReference(name: string): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(path.join(ROOT, 'dist', 'plugins', name, 'index.js')) as { Schema: KongFieldList; Priority: number; Version: string };
+  const mod = load(name);
+  const plugins: PluginSchemas = new Map(pluginNames().filter((n) => n !== name).map((n) => [JSON.stringify(load(n).Schema), n]));
   return [
     `Priority ${mod.Priority}, version ${mod.Version}. Generated from the plugin's schema by \`npm run docs\`.`,
     '',
     '| field | type | default | description |',
     '| --- | --- | --- | --- |',
-    ...rows(mod.Schema),
+    ...rows(mod.Schema, '', plugins),
   ].join('\n');
 }
 

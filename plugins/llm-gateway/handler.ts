@@ -6,7 +6,9 @@
  *   ... the stages run on a StagedPdk: llm-auth's, llm-guard's and llm-rate-limit's
  *       own access handlers, in that order (their priority order), reading the pack
  *       and each other's kong.ctx.shared values, their writes collected ...
- *   refused:  kong.response.exit                 (2)  the stage's OpenAI-format answer
+ *   refused:  kong.response.exit                 (2)  the stage's OpenAI-format answer,
+ *             after kong.service.request.set_headers when the refused request carries a
+ *             credential outside Authorization (llm-auth's scrub, see `scrub`)
  *   passed:   kong.client.authenticate           (2)  only when llm-auth maps a consumer
  *             kong.ctx.shared.set("llm_gateway") (3)  the decision, which
  *                                                    kong/lua/gateway-apply.lua applies
@@ -29,7 +31,7 @@ import { deferLog, flushDeferredLogs } from '../shared/deferred-log';
 import { failClosed } from '../shared/fail-closed';
 import { internalError, reject } from '../shared/openai-error';
 import type { KongPdk } from '../shared/pdk';
-import { StagedPdk } from '../shared/pipeline/staged-pdk';
+import { StagedPdk, type StagedRequest } from '../shared/pipeline/staged-pdk';
 import { configureInstance, InvalidConfigReport, type Broken } from '../shared/plugin-instance';
 import { DECISION_KEY, PACK_KEY, SHIPPED_KEYS, type GatewayDecision } from './contract';
 import { startIngest } from './ingest';
@@ -122,11 +124,28 @@ export class LlmGatewayHandler {
       // the refusal's record is written by the ingest from what Lua ships plus this
       if (ingest && request.requestId !== null) rememberRefusal(request.requestId, { pluginId: this.pluginId, shared: shippable(staged.sharedValues()) });
       for (const [, l] of staged.logs) deferLog(l);
+      await this.scrub(kong, staged, request);
       const { status, body, headers } = staged.exit;
       return kong.response.exit(status, body, headers);
     }
     if (staged.authenticated !== null) await kong.client.authenticate(staged.authenticated.consumer, staged.authenticated.credential);
     await kong.ctx.shared.set(DECISION_KEY, this.decision(staged, ingest));
+  }
+
+  /**
+   * What a refusal must still do upstream of Kong's log plugins: llm-auth removes the
+   * client's credentials from a refused request (Kong's serializer redacts only
+   * Authorization, so a key in api-key, x-api-key or the query would be logged in
+   * clear by http-log or file-log). Only what the request carries is removed: a
+   * Bearer client's refusal costs no call for it; a refused api-key client's costs one.
+   */
+  private async scrub(kong: KongPdk, staged: StagedPdk, request: StagedRequest): Promise<void> {
+    const present: Record<string, string[]> = {};
+    for (const [name, value] of Object.entries(staged.upstreamHeaders)) {
+      if (Array.isArray(value) && value.length === 0 && Object.hasOwn(request.headers, name)) present[name] = [];
+    }
+    if (Object.keys(present).length > 0) await kong.service.request.setHeaders(present);
+    if (staged.rawQuery !== null && staged.rawQuery !== request.rawQuery) await kong.service.request.setRawQuery(staged.rawQuery);
   }
 
   private decision(staged: StagedPdk, ingest: boolean): GatewayDecision {

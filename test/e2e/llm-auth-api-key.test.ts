@@ -139,8 +139,9 @@ describe('llm-auth with API keys (kong.test.yml)', () => {
     });
   });
 
+  // /v1/embeddings: the separate plugins (chat completions go through llm-gateway, test/llm-gateway)
   itWithBridge('makes 4 PDK calls for an API key: headers, authenticate, upstream headers, then the mark', async () => {
-    await client(demoKey('alice')).chat.completions.create(chat);
+    await client(demoKey('alice')).embeddings.create({ model: 'text-embedding-3-small', input: 'hello' });
     const trace = gateway.bridge!.traces.at(-1)!;
     expect(trace.pdkCalls.filter((c) => c.plugin === 'llm-auth').map((c) => c.method)).toEqual([
       'kong.request.get_headers',
@@ -150,14 +151,32 @@ describe('llm-auth with API keys (kong.test.yml)', () => {
     ]);
   });
 
-  itWithBridge('answers 503 through the bypass guard while the llm-auth server is down', async () => {
-    const server = gateway.bridge!.servers.get('llm-auth')!;
+  itWithBridge('answers 503 on the chat route while the llm-gateway server is down, and serves again once Kong restarted it', async () => {
+    const server = gateway.bridge!.servers.get('llm-gateway')!;
     const pid = server.pid;
     await server.kill('SIGKILL');
     const res = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${demoKey('alice')}` },
       body: JSON.stringify(chat),
+    });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('gateway_plugin_unavailable');
+    expect(await upstream.recorded()).toHaveLength(0);
+    await server.waitReady();
+    expect(server.pid).not.toBe(pid);
+    const completion = await client(demoKey('alice'), { maxRetries: 2 }).chat.completions.create(chat);
+    expect(completion.object).toBe('chat.completion');
+  });
+
+  itWithBridge('answers 503 through the bypass guard while the llm-auth server is down', async () => {
+    const server = gateway.bridge!.servers.get('llm-auth')!;
+    const pid = server.pid;
+    await server.kill('SIGKILL');
+    const res = await fetch(`${gateway.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${demoKey('alice')}` },
+      body: JSON.stringify({ model: 'text-embedding-3-small', input: 'hello' }),
     });
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('gateway_plugin_unavailable');

@@ -112,7 +112,7 @@ describe('kong/ configuration', () => {
     });
 
     it('every post-function runs gateway-apply, the guard, usage-encoding in access, serialize-values then ratelimit-headers in header_filter, usage-capture in body_filter, gateway-log in log', () => {
-      expect(postFunctions.length).toBe(2); // the service's and /checked's
+      expect(postFunctions.length).toBe(3); // the openai service's, /checked's and the openai-gateway service's
       for (const p of postFunctions) {
         expect(Object.keys(p.config)).toEqual(['access', 'header_filter', 'body_filter', 'log']);
         expect(p.config.access).toHaveLength(3);
@@ -130,6 +130,7 @@ describe('kong/ configuration', () => {
     it('writes gateway-pack into a pre-function block, and refuses anything else there', () => {
       const pre = ['    plugins:', '      - name: pre-function', '        config:', '          access:', '            - |', '              -- llm-gateway-pack: old', ''].join('\n');
       const withPre = yml.replace(/\n {4}plugins:\n/, `\n${pre}`);
+      const before = (yml.match(/- name: pre-function\n/g) ?? []).length; // kong.yml's own (openai-gateway)
       expect(withPre).not.toBe(yml);
       const out = withPostFunctions(withPre, sources);
       const parsed = yaml.load(out) as unknown;
@@ -142,8 +143,8 @@ describe('kong/ configuration', () => {
         }
       };
       walk(parsed);
-      expect(found).toHaveLength(1);
-      expect(found[0].config).toEqual({ access: [lua('gateway-pack.lua')] });
+      expect(found).toHaveLength(before + 1);
+      for (const f of found) expect(f.config).toEqual({ access: [lua('gateway-pack.lua')] });
       expect(withPostFunctions(out, sources)).toBe(out);
       expect(() => withPostFunctions(out.replace('-- llm-gateway-pack:', '-- llm-bypass-guard:'), sources)).toThrow(/pre-function chunk that does not start with a marker/);
       expect(() => withPostFunctions(out.replace('        config:\n          access:\n            - |\n              -- llm-gateway-pack', '        config:\n          log:\n            - |\n              -- llm-gateway-pack'), sources)).toThrow(/pre-function `log` is not generated/);
@@ -157,7 +158,7 @@ describe('kong/ configuration', () => {
         const changed = { ...sources, [c.file]: `${sources[c.file]}\n-- drift` };
         const out = withPostFunctions(yml, changed);
         expect({ file: c.file, drifted: out !== yml }).toEqual({ file: c.file, drifted: true });
-        expect(out.split('-- drift').length - 1).toBe(2);
+        expect(out.split('-- drift').length - 1).toBe(3);
         expect(out.match(/local required = \{[^}]*\}/g)).toEqual(yml.match(/local required = \{[^}]*\}/g));
       }
     });

@@ -6,6 +6,7 @@
  * checked against the Lua in lua/post-function-agreement.test.ts; this checks that the
  * bridge calls them where Kong does.
  */
+import { SEPARATE_CHAT_GUARD, withSeparateChatRoute } from '../support/separate-chat';
 import fs = require('fs');
 import path = require('path');
 import { REPO_ROOT } from '../bridge/kong-settings';
@@ -16,7 +17,7 @@ import { bridgeWithYml, type BridgeWith } from '../support/bridge-with';
 import { TEST_AUDIT_KEY, UPSTREAM_OPENAI_KEY } from '../support/gateway';
 
 const KEYS = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'kong', 'demo-keys.json'), 'utf8')) as Record<string, string>;
-const CHAT_ROUTE_GUARD = 'config: { endpoint: chat.completions }';
+
 
 describe('post-function chunks in the bridge (kong.test.yml)', () => {
   let gw: BridgeWith;
@@ -24,9 +25,9 @@ describe('post-function chunks in the bridge (kong.test.yml)', () => {
   let rateLimit: Record<string, unknown> | null = null;
 
   beforeAll(async () => {
-    const yml = fs.readFileSync(path.join(REPO_ROOT, 'kong', 'kong.test.yml'), 'utf8');
-    expect(yml).toContain(CHAT_ROUTE_GUARD);
-    gw = await bridgeWithYml(yml.replace(CHAT_ROUTE_GUARD, 'config: { endpoint: chat.completions, include_usage: true }'), {
+    // the separate plugins on the chat route (kong.yml sends it through llm-gateway)
+    const yml = withSeparateChatRoute(fs.readFileSync(path.join(REPO_ROOT, 'kong', 'kong.test.yml'), 'utf8'));
+    gw = await bridgeWithYml(yml.replace(SEPARATE_CHAT_GUARD, 'config: { endpoint: chat.completions, include_usage: true }'), {
       env: { OPENAI_API_KEY: UPSTREAM_OPENAI_KEY, LLM_REDIS_HOST: process.env.LLM_REDIS_HOST ?? '127.0.0.1', LLM_AUDIT_KEY: TEST_AUDIT_KEY },
       onPdkCall: (_call, ctx: RequestContext) => {
         if (rateLimit && ctx.shared.llm_rate_limit === undefined) ctx.shared.llm_rate_limit = luaRoundTrip(rateLimit);

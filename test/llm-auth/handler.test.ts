@@ -418,7 +418,8 @@ describe('llm-auth fails closed on injected faults', () => {
         const keys = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'kong', 'demo-keys.json'), 'utf8'));
         const before = mock.requests.length;
         const sdk = new OpenAI({ apiKey: keys.alice, baseURL: `${bridge.url}/v1`, maxRetries: 0, defaultHeaders: { 'x-api-key': keys.alice } });
-        const err = await sdk.chat.completions.create(chat).catch((e) => e);
+        // /v1/embeddings: llm-auth as a plugin of its own (chat completions go through llm-gateway)
+        const err = await sdk.embeddings.create({ model: 'text-embedding-3-small', input: 'hello' }).catch((e) => e);
         expect(err).toBeInstanceOf(OpenAI.InternalServerError);
         expect(err.status).toBe(500);
         // the catch-all scrubs too: what Kong's log plugins would write holds no key

@@ -29,7 +29,7 @@ export async function startGateway(
   if (REMOTE_KONG) return { url: REMOTE_KONG, bridge: null, close: async () => undefined };
   const bridge = await KongBridge.start({
     kongYml: path.join(REPO_ROOT, 'kong', 'kong.test.yml'),
-    serviceUrls: { openai: upstream.url },
+    serviceUrls: { openai: upstream.url, 'openai-gateway': upstream.url },
     ...opts,
     // kong.yml's llm-rate-limit keeps its counters in the Redis the tests use
     env: { OPENAI_API_KEY: UPSTREAM_OPENAI_KEY, LLM_REDIS_HOST: process.env.LLM_REDIS_HOST ?? '127.0.0.1', LLM_AUDIT_KEY: TEST_AUDIT_KEY, ...opts.env },
