@@ -12,9 +12,15 @@ import type { PdkCallSummary } from './harness';
 async function pdkCalls(bridge: KongBridge, last: number): Promise<PdkCallSummary> {
   // log phases run after the answer is sent: theirs are counted once they are done
   await bridge.drainLogPhase();
+  // llm-gateway's records reach its ingest through Kong's queue (the bridge's model)
+  await bridge.drainIngestQueue(30_000).catch(() => undefined);
   const traces = bridge.traces.slice(-last);
-  const summary: PdkCallSummary = { requests: traces.length, plugins: {} };
+  const summary: PdkCallSummary = { requests: traces.length, plugins: {}, events: {} };
   for (const t of traces) {
+    for (const e of t.events) {
+      const p = (summary.events[e.plugin] ??= {});
+      p[e.phase] = (p[e.phase] ?? 0) + 1 / traces.length;
+    }
     for (const c of t.pdkCalls) {
       const p = (summary.plugins[c.plugin] ??= { perPhase: {}, lastRequest: [] });
       p.perPhase[c.phase] = (p.perPhase[c.phase] ?? 0) + 1 / traces.length;

@@ -167,6 +167,8 @@ export interface Gateway {
 export interface PdkCallSummary {
   requests: number;
   plugins: Record<string, { perPhase: Record<string, number>; lastRequest: string[] }>;
+  /** Plugin events (HandleEvent round trips) per request, per plugin and phase. */
+  events: Record<string, Record<string, number>>;
 }
 
 /**

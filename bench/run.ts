@@ -4,7 +4,7 @@
  *
  *   npm run bench                          all of them, one after the other
  *   node dist/bench/run.js guard-core      some: auth, guard-core, guard-bridge, rate-limit,
- *                                          rate-limit-bridge, audit
+ *                                          rate-limit-bridge, audit, gateway
  *
  * auth.ts          llm-auth through the bridge (BENCH_REQUESTS, default 3000)
  * guard.ts         llm-guard's runGuard vs prompt size on this thread (BENCH_GUARD_SECONDS),
@@ -21,6 +21,9 @@
  *                  (BENCH_AUDIT_RECORDS, BENCH_AUDIT_ROUNDS, BENCH_AUDIT_CHUNK), then llm-audit
  *                  through the bridge, alone and behind llm-auth + llm-guard + llm-rate-limit,
  *                  with PDK calls per request (BENCH_AUDIT_BRIDGE_REQUESTS, default 2000)
+ * gateway.ts       the two faces in one run: the four separate plugins and llm-gateway with the
+ *                  same configs, round trips per request (events, log events, PDK calls) and
+ *                  ratios against a route without plugins (BENCH_GATEWAY_REQUESTS, default 2000)
  *
  * Bridge benches (harness.ts): the gateway (bridge, plugin servers, mock upstream)
  * runs in a child process, so the load generator does not share its event loop; a
@@ -30,6 +33,7 @@
  */
 import { benchAudit } from './audit';
 import { benchAuth } from './auth';
+import { benchGateway } from './gateway';
 import { benchGuardBridge, benchGuardCore } from './guard';
 import { benchRateLimit } from './rate-limit';
 import { benchRateLimitBridge } from './rate-limit-bridge';
@@ -44,6 +48,7 @@ const BENCHES: Record<string, () => Promise<number> | number> = {
   'rate-limit': benchRateLimit,
   'rate-limit-bridge': benchRateLimitBridge,
   audit: benchAudit,
+  gateway: benchGateway,
 };
 
 async function main(): Promise<void> {
