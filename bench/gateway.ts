@@ -120,6 +120,9 @@ ${postFunctionConfig(lua, ['llm_gateway'], '            ').join('\n')}
     });
 
     const errors = await compare(`The two faces through the bridge (POST /v1/chat/completions, ${body.length}-byte body, every stage admits)`, gateway.url, rows, requests);
+    // the records still on their way: the log phases, then Kong's queue to the ingest (drained by the probe call)
+    await gateway.pdkCalls(1);
+    await new Promise((r) => setTimeout(r, 1500)); // llm-audit's own file batches (batch_max_wait_ms)
     const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length : 0);
     process.stdout.write(`\n(audit records written: separate ${lines(path.join(dir, 'separate.jsonl'))}, llm-gateway ${lines(path.join(dir, 'gateway.jsonl'))})\n`);
     return errors;

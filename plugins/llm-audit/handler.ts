@@ -98,6 +98,7 @@ export class LlmAuditHandler {
     if (!this.state.ok) return true;
     const { outputs } = this.state;
     const targets = outputs.map((o) => o.queue.counters().queued);
+    for (const o of outputs) o.queue.flush();
     const left = (o: AuditOutput, i: number) => {
       const c = o.queue.counters();
       return c.queued - c.memory_depth < targets[i];

@@ -44,6 +44,8 @@ const PLUGIN = 'llm-gateway';
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 /** Request ids remembered for deduplication (a retried batch arrives within minutes). */
 const MAX_SEEN = 200_000;
+/** Records handled between two turns of the event loop (access events of this plugin server wait meanwhile). */
+const YIELD_EVERY = 16;
 /** How long a batch's answer waits for its records to be written or on disk. */
 const WRITTEN_TIMEOUT_MS = 5000;
 /** Settlement failures are logged at most this often (a Redis outage fails every one). */
@@ -132,7 +134,11 @@ export async function ingestBatch(body: string): Promise<{ status: number; count
   ingestStats.batches++;
   // in order: the audit chain links records as they come
   const written = new Set<LlmAuditHandler>();
-  for (const r of records) counts[await handleRecord(r, written)]++;
+  for (const [i, r] of records.entries()) {
+    counts[await handleRecord(r, written)]++;
+    // let access events in between: a batch is up to max_batch_size records on the loop that answers Kong
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
+  }
   // answered once the records are out of memory (written or on disk): Kong's queue
   // then forgets them, and a crash of this process after the answer loses none
   const durable = await Promise.all([...written].map((a) => a.whenWritten(WRITTEN_TIMEOUT_MS)));

@@ -86,6 +86,8 @@ export class DeliveryQueue {
   /** Failed replays in a row. */
   private failures = 0;
   private closing = false;
+  /** flush() asked: send without waiting for a full batch until memory is empty. */
+  private flushing = false;
   private deadline = Infinity;
   private waiting: { kind: Wait; wake: () => void } | null = null;
   private readonly done: Promise<void>;
@@ -120,6 +122,18 @@ export class DeliveryQueue {
     this.c.queued++;
     if (over) this.poke('urgent');
     else if (wasEmpty || this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes) this.poke('records');
+  }
+
+  /**
+   * Sends what is in memory now rather than waiting up to batch_max_wait_ms for the
+   * batch to fill: for a caller that waits for these records to be written
+   * (llm-gateway's ingest answers Kong's queue only then). A sink that is down keeps
+   * its backoff; the records then go to the disk buffer as usual.
+   */
+  flush(): void {
+    if (this.memory.length === 0) return;
+    this.flushing = true;
+    this.poke('records');
   }
 
   counters(): DeliveryCounters {
@@ -248,12 +262,13 @@ export class DeliveryQueue {
       return 'continue';
     }
     if (this.memory.length === 0) {
+      this.flushing = false;
       if (this.closing) return 'stop';
       await this.sleep(IDLE_WAIT_MS, 'records', true);
       return 'continue';
     }
     const waited = Date.now() - this.memory[0].at;
-    const full = this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes;
+    const full = this.flushing || this.memory.length >= this.batchRecords() || this.memoryBytes >= this.opts.batch_max_bytes;
     if (!full && !this.closing && waited < this.opts.batch_max_wait_ms) {
       await this.sleep(this.opts.batch_max_wait_ms - waited, 'records');
       return 'continue';

@@ -52,6 +52,22 @@ describe('DeliveryQueue', () => {
     await q.close(100);
   });
 
+  it('sends a partial batch at once when flushed, then waits for full batches again', async () => {
+    const sink = new TestSink();
+    const q = new DeliveryQueue(sink, options({ batch_max_wait_ms: 60_000 }));
+    q.enqueue(line(1));
+    q.enqueue(line(2));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(sink.received).toHaveLength(0);
+    q.flush();
+    await until(() => sink.received.length === 2);
+    expect(sink.batches).toEqual([[line(1), line(2)]]);
+    q.enqueue(line(3));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sink.received).toHaveLength(2);
+    await q.close(100);
+  });
+
   it('on close, cuts a send still in flight at the deadline and keeps its batch and the rest on disk', async () => {
     const hang = { name: 'hang', send: () => new Promise<void>(() => undefined), close: async () => undefined };
     // a send's own timeout far past the deadline: only the deadline can end it
