@@ -19,6 +19,7 @@ import {
   RECORD_VERSION,
 } from '../../plugins/llm-gateway/contract';
 import { cjsonEncode } from './cjson';
+import { plain } from './post-function';
 import type { QueueConf, QueueHandler } from './kong-queue';
 import { getOwn, luaIpairs, luaPairs, luaString, luaType, setOwn } from './lua-table';
 import type { Headers, RequestContext } from './request-context';
@@ -209,29 +210,6 @@ function applyDecision(shared: Record<string, unknown>, d: object, pdk: ApplyPdk
 // --- gateway-log.lua ------------------------------------------------------------------
 /** kong.ctx.shared members the record carries (never llm_guard_placeholders). */
 export const RECORD_SHARED = ['llm_auth', 'llm_guard', 'llm_rate_limit', 'llm_usage', 'llm_response_guard'];
-const MAX_DEPTH = 6;
-
-/** gateway-log.lua `plain`: strings, finite numbers, booleans and tables of them, MAX_DEPTH deep; undefined for nil. */
-function plain(v: unknown, depth: number): unknown {
-  const t = luaType(v);
-  if (t === 'string') return luaString(v as string);
-  if (t === 'boolean') return v;
-  if (t === 'number') return Number.isFinite(v) ? v : undefined;
-  if (t !== 'table' || depth >= MAX_DEPTH) return undefined;
-  if (Array.isArray(v)) {
-    const items = v.map((x) => plain(x, depth + 1));
-    // a nil inside a Lua sequence: the table is keyed by index (lua-values.ts)
-    if (!items.some((x) => x === undefined)) return items;
-    return Object.fromEntries(items.flatMap((x, i) => (x === undefined ? [] : [[String(i + 1), x]])));
-  }
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of luaPairs(v as object)) {
-    const c = plain(x, depth + 1);
-    if (c !== undefined) setOwn(out, k, c);
-  }
-  return out;
-}
-
 /** What gateway-log.lua reads of a request in the log phase (a RequestContext, or a test's stand-in). */
 export type RecordContext = Pick<
   RequestContext,

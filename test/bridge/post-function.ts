@@ -87,8 +87,12 @@ const RESPONSE = ['findings', 'blocked'];
 const get = (t: unknown, k: string): unknown =>
   typeof t === 'object' && t !== null && !Array.isArray(t) && Object.prototype.hasOwnProperty.call(t, k) ? (t as Record<string, unknown>)[k] : undefined;
 
-/** serialize-values.lua `plain`: a copy with only what a log can hold; undefined for nil. */
-function plain(v: unknown, depth: number): unknown {
+/**
+ * serialize-values.lua `plain`: a copy with only what a log can hold; undefined for nil.
+ * gateway-log.lua has the same function (a chunk cannot share code with another): the
+ * bridge models both with this one, and the agreement tests run each Lua copy.
+ */
+export function plain(v: unknown, depth: number): unknown {
   const t = luaType(v);
   if (t === 'string') return typeof v === 'string' ? v : Buffer.from(v as Uint8Array).toString('utf8');
   if (t === 'boolean') return v;
