@@ -22,6 +22,10 @@ export KONG_ADMIN_LISTEN="127.0.0.1:$((PROXY_PORT + 1))"
 export KONG_ADMIN_GUI_LISTEN=off KONG_STATUS_LISTEN=off KONG_ANONYMOUS_REPORTS=off
 # what {vault://env/openai-api-key} gives Kong, and what the tests expect upstream
 export OPENAI_API_KEY=${OPENAI_API_KEY:-sk-mock-upstream-only}
+# kong.test.yml reads these from Kong's env vault too: unset, llm-rate-limit, llm-audit
+# and llm-gateway refuse their configs and every request gets a 500
+export LLM_REDIS_HOST=${LLM_REDIS_HOST:-127.0.0.1}
+export LLM_AUDIT_KEY=${LLM_AUDIT_KEY:-hex:$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}
 
 [ -f dist/bin/llm-pluginserver.js ] || npm run build
 

@@ -95,9 +95,9 @@ local QUEUE_CONF = {
   max_batch_size = 200,
   max_coalescing_delay = 1,
   max_entries = 100000,
-  max_retry_time = 300,
+  max_retry_time = 3600,
   initial_retry_delay = 0.01,
-  max_retry_delay = 5,
+  max_retry_delay = 30,
   concurrency_limit = 1,
 }
 

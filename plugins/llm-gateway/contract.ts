@@ -169,9 +169,15 @@ export const INGEST_QUEUE = {
   max_coalescing_delay: 1,
   /** Records waiting at most (per nginx worker); past it the oldest is dropped, with an error log line. */
   max_entries: 100000,
-  /** Seconds a batch is retried (the plugin server restarting, or an ingest answering 503) before Kong drops it. */
-  max_retry_time: 300,
+  /**
+   * Seconds a batch is retried (the plugin server restarting, or its ingest answering
+   * 503 until the entity is started again at its route's next request) before Kong
+   * drops it, with an error line: an hour, so a route idle after a crash keeps its
+   * records until traffic comes back.
+   */
+  max_retry_time: 3600,
   initial_retry_delay: 0.01,
-  max_retry_delay: 5,
+  /** Backoff cap: a restart of ~0.5 s is bridged within a second, an idle hour costs 120 warn lines. */
+  max_retry_delay: 30,
   concurrency_limit: 1,
 } as const;

@@ -21,9 +21,12 @@
  *        buffers): a crash after the answer loses none, a crash before it means Kong
  *        sends the batch again (at least once; a record may then be written twice)
  *   503  some record belongs to an entity this process has not started yet (it was
- *        just restarted: Kong starts instances at their next request). The others are
- *        handled and remembered; Kong's queue retries the batch with backoff
- *        (INGEST_QUEUE.max_retry_time), and the retry handles the rest.
+ *        just restarted: Kong starts instances at their route's next request). The
+ *        others are handled and remembered; Kong's queue retries the batch with
+ *        backoff (INGEST_QUEUE.max_retry_time, an hour), and the retry handles the
+ *        rest. Only while no entity is known, or for DEFER_WINDOW_MS after the
+ *        process started: past that, an unknown entity's record is logged and left
+ *        (retrying would hold every later record behind it in Kong's queue).
  *   400  not a JSON array: retrying cannot help, the Lua drops it with an error log.
  */
 import fs = require('fs');
@@ -44,6 +47,13 @@ const PLUGIN = 'llm-gateway';
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 /** Request ids remembered for deduplication (a retried batch arrives within minutes). */
 const MAX_SEEN = 200_000;
+/**
+ * How long after this process started a record of an entity it does not know is
+ * answered 503 (Kong retries it) rather than left: after a restart, the entity is
+ * known again at its route's next request.
+ */
+const DEFER_WINDOW_MS = 10 * 60_000;
+const processStartedAt = Date.now();
 /** Records handled between two turns of the event loop (access events of this plugin server wait meanwhile). */
 const YIELD_EVERY = 16;
 /** How long a batch's answer waits for its records to be written or on disk. */
@@ -85,11 +95,15 @@ async function handleRecord(raw: unknown, written: Set<LlmAuditHandler>): Promis
 
   const refusal = requestId !== null && text(r.plugin_id) === null ? takeRefusal(requestId) : undefined;
   const pluginId = text(r.plugin_id) ?? refusal?.pluginId ?? null;
-  let entity: GatewayEntity | undefined = pluginId !== null ? gatewayById(pluginId) : undefined;
-  if (entity === undefined && pluginId === null) entity = gatewayByPlace(text(isObj(r.route) ? r.route.id : null), text(isObj(r.service) ? r.service.id : null));
+  // by id; else the entity on the record's route or service (a refusal this process
+  // does not remember, or an id a config change replaced)
+  const entity: GatewayEntity | undefined =
+    (pluginId !== null ? gatewayById(pluginId) : undefined) ?? gatewayByPlace(text(isObj(r.route) ? r.route.id : null), text(isObj(r.service) ? r.service.id : null));
   if (entity === undefined) {
-    // named, or placed, but not started here yet (a restart): Kong's queue retries
-    if (pluginId !== null || gatewaysKnown() === 0) {
+    // not started here yet: this process is new (Kong starts an instance at its route's
+    // next request), so Kong's queue retries. Past the window, waiting would hold every
+    // later record behind this one in Kong's queue: it is logged and left.
+    if (gatewaysKnown() === 0 || Date.now() - processStartedAt < DEFER_WINDOW_MS) {
       if (refusal !== undefined && requestId !== null) rememberRefusal(requestId, refusal);
       return 'deferred';
     }
@@ -159,7 +173,11 @@ export function ingestSocketPath(): string | null {
   return prefix === null ? null : path.join(prefix, INGEST_SOCKET);
 }
 
-/** Starts the endpoint once per process (the first llm-gateway instance that needs it). */
+/**
+ * Starts the endpoint once per process: when the plugin server starts (index.ts), so
+ * records queued before a restart are taken (and answered 503 until their entity is
+ * started again) rather than refused at connect.
+ */
 export function startIngest(): void {
   if (server !== null) return;
   const socket = ingestSocketPath();

@@ -101,8 +101,13 @@ describe('llm-gateway ingest', () => {
   });
 
   it('answers 503 for a record of an entity not started yet, after handling the rest', async () => {
-    const r = await ingestBatch(JSON.stringify([record('r-4'), record('r-5', { plugin_id: 'gw-not-yet' })]));
+    const r = await ingestBatch(JSON.stringify([record('r-4'), record('r-5', { plugin_id: 'gw-not-yet', route: { id: 'route-9' } })]));
     expect(r).toEqual({ status: 503, counts: { handled: 1, duplicate: 0, deferred: 1, unattributed: 0 } });
+  });
+
+  it('attributes a record whose entity id a config change replaced to the entity on its route', async () => {
+    const r = await ingestBatch(JSON.stringify([record('r-6', { plugin_id: 'gw-old-id' })]));
+    expect(r).toEqual({ status: 200, counts: { handled: 1, duplicate: 0, deferred: 0, unattributed: 0 } });
   });
 
   it('refuses what is not a JSON array (400: retrying cannot help)', async () => {
