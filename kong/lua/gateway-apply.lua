@@ -25,11 +25,21 @@
 -- of strings) or one holding CR, LF or NUL (a header injection), a log entry of
 -- another level: skipped, with an error log line naming what, never its value. Each
 -- Kong setter runs under pcall (they raise on bad input, kong/pdk/service/request.lua),
--- so this chunk never raises: an error here would end the request in Kong's 500
--- before the bypass guard could answer.
+-- so this chunk never raises.
 --
--- Then the request body in the pack (kong.ctx.shared.llm_gateway_request.body_base64) and
--- the decision's body are dropped: nginx holds the request body (the client's, or
+-- It fails closed: when any part of what goes upstream (upstream_headers, raw_query,
+-- body) was skipped or its setter failed, the request is answered 500
+-- (llm_gateway_decision_not_applied) here, before the bypass guard, rather than sent
+-- half-applied: a skipped company Authorization would send the client's own key to
+-- OpenAI, a failed body a prompt that was not redacted. The separate plugins fail the
+-- same way (a PDK call that errors in access is Kong's 500). response_headers and
+-- logs are only logged when skipped: nothing of them goes upstream.
+--
+-- The decision's upstream_headers (the company key) and body are dropped from
+-- kong.ctx.shared once applied: it lives until the log phase ends.
+--
+-- Then the request body in the pack (kong.ctx.shared.llm_gateway_request.body_base64) is
+-- dropped too: nginx holds the request body (the client's, or
 -- the one just set), and kong.ctx.shared lives until the log phase ends, so keeping
 -- them would hold each body two or three times (in base64, 4/3 of it) for the whole
 -- request. The pack itself
@@ -64,27 +74,30 @@ local function good_value(v)
   return true
 end
 
--- The entries of `headers` Kong can set; nil when none is left.
+-- The entries of `headers` Kong can set (nil when none is left), and whether any was skipped.
 local function good_headers(headers, what)
-  local out, any = {}, false
+  local out, any, skipped = {}, false, false
   for name, value in pairs(headers) do
     if type(name) == "string" and name ~= "" and not find(name, UNSAFE_VALUE) and good_value(value) then
       out[name] = value
       any = true
     else
+      skipped = true
       kong.log.err("llm-gateway: ", what, " header skipped: ",
                    type(name) == "string" and not find(name, UNSAFE_VALUE) and name or "(invalid name)",
                    " = (", type(value), ")")
     end
   end
-  return any and out or nil
+  return any and out or nil, skipped
 end
 
+-- true when the setter ran
 local function call(what, fn, arg)
   local ok, err = pcall(fn, arg)
   if not ok then
     kong.log.err("llm-gateway: ", what, " failed: ", tostring(err))
   end
+  return ok
 end
 
 local function apply(shared, d)
@@ -99,27 +112,34 @@ local function apply(shared, d)
     kong.log.err("llm-gateway: decision member shared skipped (", type(copy), ")")
   end
 
+  -- whether what goes upstream was applied whole
+  local whole = true
+
   local upstream = d.upstream_headers
   if type(upstream) == "table" then
     if next(upstream) ~= nil then
-      local headers = good_headers(upstream, "upstream")
-      if headers then call("set upstream headers", kong.service.request.set_headers, headers) end
+      local headers, skipped = good_headers(upstream, "upstream")
+      if skipped then whole = false end
+      if headers and not call("set upstream headers", kong.service.request.set_headers, headers) then whole = false end
     end
   elseif upstream ~= nil then
+    whole = false
     kong.log.err("llm-gateway: decision member upstream_headers skipped (", type(upstream), ")")
   end
 
   local query = d.raw_query
   if type(query) == "string" then
-    call("set_raw_query", kong.service.request.set_raw_query, query)
+    if not call("set_raw_query", kong.service.request.set_raw_query, query) then whole = false end
   elseif query ~= nil then
+    whole = false
     kong.log.err("llm-gateway: decision member raw_query skipped (", type(query), ")")
   end
 
   local body = d.body
   if type(body) == "string" then
-    call("set_raw_body", kong.service.request.set_raw_body, body)
+    if not call("set_raw_body", kong.service.request.set_raw_body, body) then whole = false end
   elseif body ~= nil then
+    whole = false
     kong.log.err("llm-gateway: decision member body skipped (", type(body), ")")
   end
 
@@ -149,17 +169,27 @@ local function apply(shared, d)
   elseif logs ~= nil then
     kong.log.err("llm-gateway: decision member logs skipped (", type(logs), ")")
   end
+  return whole
 end
+
+local NOT_APPLIED = '{"error":{"message":"The gateway could not apply its decision. It has been logged.",'
+  .. '"type":"server_error","param":null,"code":"llm_gateway_decision_not_applied"}}'
 
 return function()
   local shared = kong.ctx.shared
   local d = shared[DECISION_KEY]
+  local whole = true
   if type(d) == "table" then
-    apply(shared, d)
+    whole = apply(shared, d)
     d.body = nil
+    d.upstream_headers = nil
   end
   local packed = shared[PACK_KEY]
   if type(packed) == "table" then
     packed.body_base64 = nil
+  end
+  if not whole then
+    kong.log.err("llm-gateway: the decision was not applied whole; answering 500")
+    return kong.response.exit(500, NOT_APPLIED, { ["Content-Type"] = "application/json" })
   end
 end

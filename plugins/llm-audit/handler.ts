@@ -88,9 +88,9 @@ export class LlmAuditHandler {
   }
 
   /**
-   * Resolves true once every record handed to `record` so far has left this process's
-   * memory: written by its sinks, in their disk buffers, or counted dropped (each
-   * queue is first in, first out). False if `timeoutMs` passed first. llm-gateway's
+   * Resolves true once every record handed to `record` so far is safe from this
+   * process's end: written by its sinks, in their disk buffers, or counted dropped
+   * (a send still in flight does not count; each queue is first in, first out). False if `timeoutMs` passed first. llm-gateway's
    * ingest answers a batch only then, so a crash of the plugin server after the
    * answer loses nothing Kong's queue no longer holds.
    */
@@ -99,10 +99,7 @@ export class LlmAuditHandler {
     const { outputs } = this.state;
     const targets = outputs.map((o) => o.queue.counters().queued);
     for (const o of outputs) o.queue.flush();
-    const left = (o: AuditOutput, i: number) => {
-      const c = o.queue.counters();
-      return c.queued - c.memory_depth < targets[i];
-    };
+    const left = (o: AuditOutput, i: number) => o.queue.finished() < targets[i];
     const deadline = Date.now() + timeoutMs;
     while (outputs.some(left)) {
       if (Date.now() >= deadline) return false;

@@ -8,7 +8,8 @@
  *       and each other's kong.ctx.shared values, their writes collected ...
  *   refused:  kong.response.exit                 (2)  the stage's OpenAI-format answer,
  *             after kong.service.request.set_headers when the refused request carries a
- *             credential outside Authorization (llm-auth's scrub, see `scrub`)
+ *             credential outside Authorization (llm-auth's scrub, see `scrub`), and a
+ *             kong.log call per error or warning line a stage wrote (none normally)
  *   passed:   kong.client.authenticate           (2)  only when llm-auth maps a consumer
  *             kong.ctx.shared.set("llm_gateway") (3)  the decision, which
  *                                                    kong/lua/gateway-apply.lua applies
@@ -30,7 +31,7 @@ import { LlmRateLimitHandler } from '../llm-rate-limit/handler';
 import { deferLog, flushDeferredLogs } from '../shared/deferred-log';
 import { failClosed } from '../shared/fail-closed';
 import { internalError, reject } from '../shared/openai-error';
-import type { KongPdk } from '../shared/pdk';
+import { headersTruncated, type KongPdk } from '../shared/pdk';
 import { StagedPdk, type StagedRequest } from '../shared/pipeline/staged-pdk';
 import { configureInstance, InvalidConfigReport, type Broken } from '../shared/plugin-instance';
 import { DECISION_KEY, PACK_KEY, SHIPPED_KEYS, type GatewayDecision } from './contract';
@@ -89,11 +90,11 @@ export class LlmGatewayHandler {
       if (rateLimit) stages.push(rateLimit);
       return { ok: true, stages, rateLimit, audit, ingest: audit !== null || (rateLimit?.settles ?? false) };
     });
-    if (this.state.ok) {
-      const { rateLimit, audit } = this.state;
-      registerGateway({ pluginId: this.pluginId, routeId: text(cfg.route_id), serviceId: text(cfg.service_id), rateLimit, audit });
-      if (this.state.ingest) startIngest();
-    }
+    // registered even when broken: the ingest then takes this entity's records (there
+    // is nothing to settle or write) instead of holding Kong's queue on them
+    const { rateLimit, audit } = this.state.ok ? this.state : { rateLimit: null, audit: null };
+    registerGateway({ pluginId: this.pluginId, routeId: text(cfg.route_id), serviceId: text(cfg.service_id), rateLimit, audit });
+    startIngest();
   }
 
   async access(kong: KongPdk): Promise<void> {
@@ -123,7 +124,10 @@ export class LlmGatewayHandler {
     if (staged.exit !== null) {
       // the refusal's record is written by the ingest from what Lua ships plus this
       if (ingest && request.requestId !== null) rememberRefusal(request.requestId, { pluginId: this.pluginId, shared: shippable(staged.sharedValues()) });
-      for (const [, l] of staged.logs) deferLog(l);
+      // what the stages logged goes out now, as the separate plugins' lines would (a
+      // refused request may be followed by nothing but refusals: an outage, a broken
+      // stage); a call per line, only when there are lines
+      for (const [level, l] of staged.logs) if (level === 'err' || level === 'warn') await kong.log[level](l);
       await this.scrub(kong, staged, request);
       const { status, body, headers } = staged.exit;
       return kong.response.exit(status, body, headers);
@@ -141,8 +145,10 @@ export class LlmGatewayHandler {
    */
   private async scrub(kong: KongPdk, staged: StagedPdk, request: StagedRequest): Promise<void> {
     const present: Record<string, string[]> = {};
+    // a map cut at Kong's 100 lines may hide one: then every removal, as llm-auth does
+    const blind = headersTruncated(request.headers);
     for (const [name, value] of Object.entries(staged.upstreamHeaders)) {
-      if (Array.isArray(value) && value.length === 0 && Object.hasOwn(request.headers, name)) present[name] = [];
+      if (Array.isArray(value) && value.length === 0 && (blind || Object.hasOwn(request.headers, name))) present[name] = [];
     }
     if (Object.keys(present).length > 0) await kong.service.request.setHeaders(present);
     if (staged.rawQuery !== null && staged.rawQuery !== request.rawQuery) await kong.service.request.setRawQuery(staged.rawQuery);

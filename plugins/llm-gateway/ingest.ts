@@ -92,6 +92,9 @@ async function handleRecord(raw: unknown, written: Set<LlmAuditHandler>): Promis
   const r = raw as unknown as CompactRecord;
   const requestId = text(r.request_id);
   if (requestId !== null && seen.has(requestId)) return 'duplicate';
+  // taken now, before the first await: a batch Kong sent again while this one is still
+  // being handled (its answer timed out) must not settle the same request twice
+  if (requestId !== null) markSeen(requestId);
 
   const refusal = requestId !== null && text(r.plugin_id) === null ? takeRefusal(requestId) : undefined;
   const pluginId = text(r.plugin_id) ?? refusal?.pluginId ?? null;
@@ -104,7 +107,10 @@ async function handleRecord(raw: unknown, written: Set<LlmAuditHandler>): Promis
     // next request), so Kong's queue retries. Past the window, waiting would hold every
     // later record behind this one in Kong's queue: it is logged and left.
     if (gatewaysKnown() === 0 || Date.now() - processStartedAt < DEFER_WINDOW_MS) {
-      if (refusal !== undefined && requestId !== null) rememberRefusal(requestId, refusal);
+      if (requestId !== null) {
+        seen.delete(requestId); // handled when Kong sends it again
+        if (refusal !== undefined) rememberRefusal(requestId, refusal);
+      }
       return 'deferred';
     }
     return 'unattributed';
@@ -131,7 +137,6 @@ async function handleRecord(raw: unknown, written: Set<LlmAuditHandler>): Promis
       logOutsideRequest(PLUGIN, 'error', 'record_failed', safeError(err));
     }
   }
-  if (requestId !== null) markSeen(requestId);
   return 'handled';
 }
 
@@ -220,7 +225,15 @@ export function startIngest(): void {
     /* none */
   }
   server.on('error', (err) => logOutsideRequest(PLUGIN, 'error', 'ingest_listen_failed', safeError(err)));
-  server.listen(socket);
+  // only the Kong workers' user may write records: they settle limits and are sealed
+  // into the audit chain (the plugin server runs as that user: Kong spawns it)
+  server.listen(socket, () => {
+    try {
+      fs.chmodSync(socket, 0o600);
+    } catch (err) {
+      logOutsideRequest(PLUGIN, 'error', 'ingest_socket_chmod_failed', safeError(err));
+    }
+  });
   onShutdown(
     () =>
       new Promise<void>((resolve) => {

@@ -114,9 +114,10 @@ function goodValue(v: unknown): boolean {
 }
 
 /** gateway-apply.lua good_headers: the entries Kong can set; null when none is left. */
-function goodHeaders(headers: object, what: string, log: LuaLog): Record<string, unknown> | null {
+function goodHeaders(headers: object, what: string, log: LuaLog): { headers: Record<string, unknown> | null; skippedAny: boolean } {
   const out: Record<string, unknown> = {};
   let any = false;
+  let skippedAny = false;
   // a list's keys are numbers: never a name
   const entries: Array<[string | number, unknown]> = Array.isArray(headers) ? luaIpairs(headers).map((v, i) => [i + 1, v]) : luaPairs(headers);
   for (const [name, value] of entries) {
@@ -124,38 +125,58 @@ function goodHeaders(headers: object, what: string, log: LuaLog): Record<string,
       setOwn(out, name, value);
       any = true;
     } else {
+      skippedAny = true;
       const shown = typeof name === 'string' && !UNSAFE_VALUE.test(name) ? name : '(invalid name)';
       log('err', `llm-gateway: ${what} header skipped: ${shown} = (${luaType(value)})`);
     }
   }
-  return any ? out : null;
+  return { headers: any ? out : null, skippedAny };
 }
+
+/** gateway-apply.lua's answer when what goes upstream was not applied whole. */
+export const DECISION_NOT_APPLIED = {
+  status: 500,
+  body: '{"error":{"message":"The gateway could not apply its decision. It has been logged.","type":"server_error","param":null,"code":"llm_gateway_decision_not_applied"}}',
+  headers: { 'Content-Type': 'application/json' },
+};
 
 /**
  * gateway-apply.lua: the decision under DECISION_KEY applied in the contract's order
- * (bad members skipped with an error line, each setter under pcall), then the bodies
- * in the decision (body) and the pack (body_base64) dropped.
+ * (bad members skipped with an error line, each setter under pcall), the decision's
+ * body and upstream_headers and the pack's body_base64 dropped; returns the exit it
+ * makes when what goes upstream was not applied whole (DECISION_NOT_APPLIED), or null.
  */
-export function gatewayApplyChunk(ctx: Pick<RequestContext, 'shared'>, pdk: ApplyPdk, log: LuaLog): void {
+export function gatewayApplyChunk(ctx: Pick<RequestContext, 'shared'>, pdk: ApplyPdk, log: LuaLog): typeof DECISION_NOT_APPLIED | null {
   const shared = ctx.shared;
   const d = getOwn(shared, DECISION_KEY);
+  let whole = true;
   if (luaType(d) === 'table') {
-    applyDecision(shared, d as object, pdk, log);
-    if (!Array.isArray(d)) delete (d as Record<string, unknown>).body;
+    whole = applyDecision(shared, d as object, pdk, log);
+    if (!Array.isArray(d)) {
+      delete (d as Record<string, unknown>).body;
+      delete (d as Record<string, unknown>).upstream_headers;
+    }
   }
   const packed = getOwn(shared, PACK_KEY);
   if (luaType(packed) === 'table' && !Array.isArray(packed)) delete (packed as Record<string, unknown>).body_base64;
+  if (whole) return null;
+  log('err', 'llm-gateway: the decision was not applied whole; answering 500');
+  return DECISION_NOT_APPLIED;
 }
 
-function applyDecision(shared: Record<string, unknown>, d: object, pdk: ApplyPdk, log: LuaLog): void {
+/** Applies the decision; false when what goes upstream was not applied whole. */
+function applyDecision(shared: Record<string, unknown>, d: object, pdk: ApplyPdk, log: LuaLog): boolean {
   const skipped = (member: string, v: unknown) => log('err', `llm-gateway: decision member ${member} skipped (${luaType(v)})`);
-  const call = (what: string, method: string, arg: unknown) => {
+  const call = (what: string, method: string, arg: unknown): boolean => {
     try {
       pdk(method, [arg]);
+      return true;
     } catch (err) {
       log('err', `llm-gateway: ${what} failed: ${(err as Error).message}`);
+      return false;
     }
   };
+  let whole = true;
 
   const copy = field(d, 'shared');
   if (luaType(copy) === 'table') {
@@ -169,23 +190,35 @@ function applyDecision(shared: Record<string, unknown>, d: object, pdk: ApplyPdk
   const upstream = field(d, 'upstream_headers');
   if (luaType(upstream) === 'table') {
     if (luaPairs(upstream as object).length) {
-      const headers = goodHeaders(upstream as object, 'upstream', log);
-      if (headers) call('set upstream headers', 'kong.service.request.set_headers', headers);
+      const { headers, skippedAny } = goodHeaders(upstream as object, 'upstream', log);
+      if (skippedAny) whole = false;
+      if (headers && !call('set upstream headers', 'kong.service.request.set_headers', headers)) whole = false;
     }
-  } else if (upstream !== undefined) skipped('upstream_headers', upstream);
+  } else if (upstream !== undefined) {
+    whole = false;
+    skipped('upstream_headers', upstream);
+  }
 
   const query = field(d, 'raw_query');
-  if (luaType(query) === 'string') call('set_raw_query', 'kong.service.request.set_raw_query', query);
-  else if (query !== undefined) skipped('raw_query', query);
+  if (luaType(query) === 'string') {
+    if (!call('set_raw_query', 'kong.service.request.set_raw_query', query)) whole = false;
+  } else if (query !== undefined) {
+    whole = false;
+    skipped('raw_query', query);
+  }
 
   const body = field(d, 'body');
-  if (luaType(body) === 'string') call('set_raw_body', 'kong.service.request.set_raw_body', body);
-  else if (body !== undefined) skipped('body', body);
+  if (luaType(body) === 'string') {
+    if (!call('set_raw_body', 'kong.service.request.set_raw_body', body)) whole = false;
+  } else if (body !== undefined) {
+    whole = false;
+    skipped('body', body);
+  }
 
   const response = field(d, 'response_headers');
   if (luaType(response) === 'table') {
     if (luaPairs(response as object).length) {
-      const headers = goodHeaders(response as object, 'response', log);
+      const { headers } = goodHeaders(response as object, 'response', log);
       if (headers) call('set response headers', 'kong.response.set_headers', headers);
     }
   } else if (response !== undefined) skipped('response_headers', response);
@@ -205,6 +238,7 @@ function applyDecision(shared: Record<string, unknown>, d: object, pdk: ApplyPdk
       }
     }
   } else if (logs !== undefined) skipped('logs', logs);
+  return whole;
 }
 
 // --- gateway-log.lua ------------------------------------------------------------------

@@ -286,7 +286,15 @@ export function parsePostFunction(config: Record<string, unknown>, opts: { cjson
             const pdk: ApplyPdk = env?.pdk ?? ((method) => {
               throw new Error(`${method}: no PDK in this context`);
             });
-            gatewayApplyChunk(ctx, pdk, env?.luaLog ?? ((_level, m) => log(m)));
+            const exit = gatewayApplyChunk(ctx, pdk, env?.luaLog ?? ((_level, m) => log(m)));
+            if (exit) {
+              ctx.delayedResponse = {
+                status: exit.status,
+                body: Buffer.from(exit.body),
+                headers: new Map(Object.entries(exit.headers).map(([k, v]) => [k.toLowerCase(), [v]])),
+                source: 'exit',
+              };
+            }
           },
         });
       } else if (src.file === 'gateway-log.lua') {

@@ -236,7 +236,7 @@ describe('gateway-apply.lua and the bridge agree', () => {
     const shared = luaRoundTrip(decisions[i][1]) as Record<string, unknown>;
     const calls: Array<{ fn: string; arg: unknown }> = [];
     const logs: string[] = [];
-    gatewayApplyChunk(
+    const exit = gatewayApplyChunk(
       { shared },
       (method, args) => calls.push({ fn: method.replace(/^kong\./, ''), arg: args[0] }),
       (level, line) => logs.push(`${level}: ${line}`),
@@ -244,6 +244,9 @@ describe('gateway-apply.lua and the bridge agree', () => {
     expect(asLua(calls)).toEqual(fromLua(lua.calls));
     expect(logs).toEqual(lua.logs);
     expect(asLua(shared)).toEqual(fromLua(lua.shared));
+    expect(exit).toEqual(lua.exited === undefined || lua.exited === null ? null : { ...lua.exited, headers: { ...lua.exited.headers } });
+    // fails closed exactly when something bound upstream was skipped
+    expect(exit !== null).toBe(decisions[i][0] === 'members of the wrong type and bad entries');
   });
 });
 

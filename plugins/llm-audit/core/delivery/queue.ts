@@ -88,6 +88,8 @@ export class DeliveryQueue {
   private closing = false;
   /** flush() asked: send without waiting for a full batch until memory is empty. */
   private flushing = false;
+  /** Records taken from memory whose send (or spill, after failures) has not ended yet. */
+  private inFlight = 0;
   private deadline = Infinity;
   private waiting: { kind: Wait; wake: () => void } | null = null;
   private readonly done: Promise<void>;
@@ -138,6 +140,15 @@ export class DeliveryQueue {
 
   counters(): DeliveryCounters {
     return { ...this.c, memory_depth: this.memory.length, spill_depth: this.spill?.records ?? 0 };
+  }
+
+  /**
+   * Records queued so far that reached the sink, the disk buffer or a counted drop:
+   * every record before them has too (first in, first out). A caller that must know
+   * its records are safe waits for this to pass `queued` as it was when it enqueued.
+   */
+  finished(): number {
+    return this.c.queued - this.memory.length - this.inFlight;
   }
 
   /**
@@ -253,7 +264,13 @@ export class DeliveryQueue {
   private async step(): Promise<'continue' | 'stop'> {
     const spill = this.spill;
     if (spill && this.memory.length > 0 && (this.sinkDown || this.overMemory() || this.pastDeadline())) {
-      await this.spillItems(this.take(Infinity, Infinity));
+      const items = this.take(Infinity, Infinity);
+      this.inFlight += items.length;
+      try {
+        await this.spillItems(items);
+      } finally {
+        this.inFlight -= items.length;
+      }
       return 'continue';
     }
     if (this.pastDeadline()) return 'stop';
@@ -302,6 +319,15 @@ export class DeliveryQueue {
 
   /** One batch taken from memory: sent (split while refused), spilled (at the head: the spill is empty), or dropped. */
   private async deliverFromMemory(items: Item[]): Promise<void> {
+    this.inFlight += items.length;
+    try {
+      await this.deliverTaken(items);
+    } finally {
+      this.inFlight -= items.length;
+    }
+  }
+
+  private async deliverTaken(items: Item[]): Promise<void> {
     const parts: Part[] = [{ lines: items.map((i) => i.line), resend: false }];
     // failed sends in a row; a send that settles records resets it
     let failed = 0;

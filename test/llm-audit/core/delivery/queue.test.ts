@@ -68,6 +68,31 @@ describe('DeliveryQueue', () => {
     await q.close(100);
   });
 
+  it('counts a record finished only once the sink has it, not while its send is in flight', async () => {
+    let release: () => void = () => undefined;
+    const sent: string[] = [];
+    const slow = {
+      name: 'slow',
+      send: (batch: readonly string[]) =>
+        new Promise<void>((resolve) => {
+          release = () => {
+            sent.push(...batch);
+            resolve();
+          };
+        }),
+      close: async () => undefined,
+    };
+    const q = new DeliveryQueue(slow, options({ batch_max_wait_ms: 0 }));
+    q.enqueue(line(1));
+    await new Promise((r) => setTimeout(r, 30)); // taken from memory, its send pending
+    expect(q.counters().memory_depth).toBe(0);
+    expect(q.finished()).toBe(0);
+    release();
+    await until(() => q.finished() === 1);
+    expect(sent).toEqual([line(1)]);
+    await q.close(100);
+  });
+
   it('on close, cuts a send still in flight at the deadline and keeps its batch and the rest on disk', async () => {
     const hang = { name: 'hang', send: () => new Promise<void>(() => undefined), close: async () => undefined };
     // a send's own timeout far past the deadline: only the deadline can end it
