@@ -28,7 +28,7 @@ import { LlmAuditHandler } from '../llm-audit/handler';
 import { LlmAuthHandler } from '../llm-auth/handler';
 import { LlmGuardHandler } from '../llm-guard/handler';
 import { LlmRateLimitHandler } from '../llm-rate-limit/handler';
-import { deferLog, flushDeferredLogs } from '../shared/deferred-log';
+import { flushDeferredLogs } from '../shared/deferred-log';
 import { failClosed } from '../shared/fail-closed';
 import { internalError, reject } from '../shared/openai-error';
 import { headersTruncated, type KongPdk } from '../shared/pdk';
@@ -109,7 +109,7 @@ export class LlmGatewayHandler {
     const { stages, ingest } = this.state;
     const request = readPack(await kong.ctx.shared.get(PACK_KEY));
     if (request === null) {
-      deferLog(JSON.stringify({ plugin: PLUGIN_NAME, event: 'not_packed' }));
+      await kong.log.err(JSON.stringify({ plugin: PLUGIN_NAME, event: 'not_packed' }));
       return reject(kong, notPacked());
     }
 
@@ -127,7 +127,8 @@ export class LlmGatewayHandler {
       // what the stages logged goes out now, as the separate plugins' lines would (a
       // refused request may be followed by nothing but refusals: an outage, a broken
       // stage); a call per line, only when there are lines
-      for (const [level, l] of staged.logs) if (level === 'err' || level === 'warn') await kong.log[level](l);
+      // (info lines are below Kong's default log level: not worth a round trip)
+      for (const [level, l] of staged.logs) if (level !== 'info') await kong.log[level](l);
       await this.scrub(kong, staged, request);
       const { status, body, headers } = staged.exit;
       return kong.response.exit(status, body, headers);
