@@ -110,6 +110,15 @@ describe('llm-gateway ingest', () => {
     expect(r).toEqual({ status: 200, counts: { handled: 1, duplicate: 0, deferred: 0, unattributed: 0 } });
   });
 
+  it('handles a record once when Kong sends its batch again while the first is still being handled', async () => {
+    const batch = JSON.stringify([record('concurrent-1'), record('concurrent-2')]);
+    const [a, b] = await Promise.all([ingestBatch(batch), ingestBatch(batch)]);
+    expect(a.counts.handled + b.counts.handled).toBe(2);
+    expect(a.counts.duplicate + b.counts.duplicate).toBe(2);
+    const lines = await auditLines(0);
+    expect(lines.filter((l) => String(l.request_id).startsWith('concurrent-'))).toHaveLength(2);
+  });
+
   it('refuses what is not a JSON array (400: retrying cannot help)', async () => {
     expect((await ingestBatch('{"v":1}')).status).toBe(400);
     expect((await ingestBatch('not json')).status).toBe(400);
