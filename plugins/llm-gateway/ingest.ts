@@ -58,7 +58,7 @@ const processStartedAt = Date.now();
 const YIELD_EVERY = 16;
 /** How long a batch's answer waits for its records to be written or on disk. */
 const WRITTEN_TIMEOUT_MS = 5000;
-/** Settlement failures are logged at most this often (a Redis outage fails every one). */
+/** Settlement failures and slow sinks are logged at most this often (an outage fails every batch). */
 const ERROR_INTERVAL_MS = 30_000;
 
 export interface IngestStats {
@@ -76,6 +76,7 @@ export const ingestStats: IngestStats = { batches: 0, records: 0, duplicates: 0,
 
 const seen = new Set<string>();
 let lastSettleError = -Infinity;
+let lastSlowSink = -Infinity;
 
 function markSeen(id: string): void {
   seen.add(id);
@@ -161,7 +162,10 @@ export async function ingestBatch(body: string): Promise<{ status: number; count
   // answered once the records are out of memory (written or on disk): Kong's queue
   // then forgets them, and a crash of this process after the answer loses none
   const durable = await Promise.all([...written].map((a) => a.whenWritten(WRITTEN_TIMEOUT_MS)));
-  if (durable.includes(false)) logOutsideRequest(PLUGIN, 'warn', 'records_not_yet_written', { note: 'a sink is slow: the batch was answered with records still in memory' });
+  if (durable.includes(false) && Date.now() - lastSlowSink >= ERROR_INTERVAL_MS) {
+    lastSlowSink = Date.now();
+    logOutsideRequest(PLUGIN, 'warn', 'records_not_yet_written', { note: 'a sink is slow: batches are answered with records still in memory' });
+  }
   ingestStats.records += counts.handled;
   ingestStats.duplicates += counts.duplicate;
   ingestStats.deferred += counts.deferred;
