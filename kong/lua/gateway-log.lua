@@ -44,7 +44,7 @@
 -- string with kong.tools.queue (kong/tools/queue.lua, Kong 3.3+), INGEST_QUEUE's
 -- settings: batches of up to 200 records, at most 1 s after the first; at most
 -- 100,000 waiting per worker (past it Kong drops the oldest and logs it); a failed
--- batch is retried for 300 s (0.01 s doubling to 5 s between tries), then dropped
+-- batch is retried for an hour (0.01 s doubling to 30 s between tries), then dropped
 -- with an error line. One batch in flight per worker (concurrency_limit 1).
 --
 -- The queue's handler POSTs a batch as one JSON array ("[" .. entries .. "]", each
