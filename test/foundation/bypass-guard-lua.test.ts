@@ -82,7 +82,14 @@ describe('bypass guard (post-function Lua in kong/kong.yml)', () => {
     for (const route of decl.routes) {
       const guard = effective('post-function', route)!;
       const required = [...parseBypassGuard(guard.config).required].sort();
-      const running = ours.filter((name) => effective(name, route)).map((name) => name.replace(/-/g, '_')).sort();
+      const running = ours.filter((name) => effective(name, route)).map((name) => name.replace(/-/g, '_'));
+      // llm-gateway's decision carries its stages' marks (gateway-apply.lua copies them in)
+      const gateway = effective('llm-gateway', route);
+      if (gateway) {
+        const stages: Record<string, string> = { auth: 'llm_auth', guard: 'llm_guard', rate_limit: 'llm_rate_limit' };
+        for (const [stage, mark] of Object.entries(stages)) if (gateway.config[stage]) running.push(mark);
+      }
+      running.sort();
       // a missing mark lets a skipped plugin through; an extra one answers 503 to every request
       expect({ route: route.name, required }).toEqual({ route: route.name, required: running });
     }

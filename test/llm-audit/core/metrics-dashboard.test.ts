@@ -174,7 +174,9 @@ describe('Prometheus and Grafana provisioning', () => {
     };
     const job = cfg.scrape_configs.find((j) => j.job_name === 'llm-audit')!;
     expect(job.metrics_path ?? '/metrics').toBe(METRICS_PATH);
-    expect(job.static_configs.flatMap((s) => s.targets)).toEqual([`kong:${DEFAULT_METRICS_PORT}`]);
+    // llm-audit's plugin server on the default port, llm-gateway's on the one kong.yml gives its audit record
+    expect(job.static_configs.flatMap((s) => s.targets)).toEqual([`kong:${DEFAULT_METRICS_PORT}`, 'kong:9465']);
+    expect(readFileSync(join(ROOT, 'kong/kong.yml'), 'utf8')).toMatch(/- name: llm-gateway[\s\S]*?metrics_port: 9465/);
   });
 
   it('provisions the data source the dashboard defaults to and the folder it is mounted in', () => {
