@@ -10,8 +10,13 @@ import { compileRedactionPolicy, type RedactionPolicy } from '../../../plugins/s
 const SMALL = 64 * 1024;
 const LARGE = 8 * SMALL;
 const RUNS = 3;
-/** Allowed growth for 8x input; quadratic would be 64x. */
-const MAX_RATIO = 10;
+/**
+ * Allowed growth for 8x input; quadratic would be 64x. Linear work measures 8x to
+ * about 11x here (the 512 KiB run allocates enough to meet the garbage collector: a
+ * clean-clone CI run, alone on the machine, saw 10.7x for card-ish), so 10 failed
+ * correct code; 16 still fails anything quadratic by a factor of four.
+ */
+const MAX_RATIO = 16;
 /** Below this, timer noise dominates: ratios are taken against at least this much. */
 const FLOOR_MS = 2;
 
