@@ -50,7 +50,7 @@ import { parsePluginConfig } from '../plugins/shared/kong-config';
 import { postFunctionConfig, readLuaSources } from '../scripts/gen-kong-lua';
 import { authPlugin, benchApiKey } from './auth';
 import { compare, median, percentile, probePdkCalls, ROUNDS, startGateway, type Gateway, type PdkCallSummary, type Scenario } from './harness';
-import { chatBody } from './prose';
+import { BENCH_PROMPT, chatBody } from './prose';
 
 const KEY_TEXT = `base64:${crypto.randomBytes(32).toString('base64')}`;
 const KEY = Buffer.from(KEY_TEXT.slice(7), 'base64');
@@ -477,7 +477,7 @@ services:
 consumers:
   - username: bench
 `;
-  const body = chatBody('Please draft a short, friendly reply to jane.doe@example.com confirming that order #448213 ships on Monday and that the refund of $82.50 was approved.');
+  const body = chatBody(BENCH_PROMPT);
   const bearer = () => ({ authorization: `Bearer ${apiKey.key}` });
   const row = (name: string, p: string, plugins: string[], auditFile: string | null, headers?: () => Record<string, string>): Row => ({
     name,

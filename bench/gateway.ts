@@ -24,7 +24,7 @@ import path = require('path');
 import { postFunctionConfig, preFunctionConfig, readLuaSources } from '../scripts/gen-kong-lua';
 import { benchApiKey } from './auth';
 import { compare, probePdkCalls, startGateway, type Gateway, type PdkCallSummary, type Scenario } from './harness';
-import { chatBody } from './prose';
+import { BENCH_PROMPT, chatBody } from './prose';
 
 const PROBE = 20;
 const HUGE = 1_000_000_000;
@@ -83,7 +83,7 @@ ${preFunctionConfig(lua, '            ').join('\n')}
 ${postFunctionConfig(lua, ['llm_gateway'], '            ').join('\n')}
 `;
 
-  const body = chatBody('Please draft a short, friendly reply to jane.doe@example.com confirming that order #448213 ships on Monday and that the refund of $82.50 was approved.');
+  const body = chatBody(BENCH_PROMPT);
   const bearer = () => ({ authorization: `Bearer ${apiKey.key}` });
   const row = (name: string, route: string, plugins: string[]): Scenario & { plugins: string[] } => ({
     name,

@@ -19,7 +19,7 @@ import { compileGuard, runGuard, type CompiledGuard } from '../plugins/llm-guard
 import { Schema, type LlmGuardConfig } from '../plugins/llm-guard/schema';
 import { authPlugin, benchApiKey } from './auth';
 import { compare, median, startGateway } from './harness';
-import { chatBody, prose, randomLetters } from './prose';
+import { BENCH_PROMPT, chatBody, prose, randomLetters } from './prose';
 
 const KIB = 1024;
 /**
@@ -161,7 +161,7 @@ export async function benchGuardBridge(): Promise<number> {
   const requests = Number(process.env.BENCH_GUARD_REQUESTS ?? process.env.BENCH_REQUESTS ?? 2000);
   const apiKey = benchApiKey();
   // ~300 bytes: a system message and a short user prompt with an email to redact
-  const body = chatBody('Please draft a short, friendly reply to jane.doe@example.com confirming that order #448213 ships on Monday and that the refund of $82.50 was approved.');
+  const body = chatBody(BENCH_PROMPT);
   const auth = () => ({ authorization: `Bearer ${apiKey.key}` });
   const gateway = await startGateway(kongYml(apiKey.hash));
   try {

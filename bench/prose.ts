@@ -93,6 +93,10 @@ export function randomLetters(bytes: number, seed: number): string {
   return out.toString('latin1');
 }
 
+/** The bridge benches' chat prompt: ~300 bytes of body, with an email llm-guard redacts. */
+export const BENCH_PROMPT =
+  'Please draft a short, friendly reply to jane.doe@example.com confirming that order #448213 ships on Monday and that the refund of $82.50 was approved.';
+
 /** A chat.completions body around one user prompt. */
 export function chatBody(prompt: string, model = 'gpt-4o-mini'): Buffer {
   return Buffer.from(

@@ -26,7 +26,7 @@ import crypto = require('crypto');
 import { Redis } from 'ioredis';
 import { authPlugin, benchApiKey } from './auth';
 import { compare, probePdkCalls, startGateway, type Gateway, type PdkCallSummary, type Scenario } from './harness';
-import { chatBody } from './prose';
+import { BENCH_PROMPT, chatBody } from './prose';
 
 const PROBE = 20;
 const TEAMS = 100;
@@ -111,7 +111,7 @@ consumers:
   - username: bench
 `;
 
-  const body = chatBody('Please draft a short, friendly reply to jane.doe@example.com confirming that order #448213 ships on Monday and that the refund of $82.50 was approved.');
+  const body = chatBody(BENCH_PROMPT);
   const team = (i: number) => ({ 'x-team': `team-${i % TEAMS}` });
   const bearer = () => ({ authorization: `Bearer ${apiKey.key}` });
   const row = (name: string, path: string, plugins: string[], isRedis: boolean, headers?: (i: number) => Record<string, string>): Row => ({
