@@ -10,8 +10,8 @@
  *   line per worker, no record.
  * What each chunk does value by value is pinned by lua/gateway-agreement.test.ts.
  */
+import { IngestStub } from '../support/ingest-stub';
 import fs = require('fs');
-import http = require('http');
 import path = require('path');
 import { DECISION_KEY, PACK_KEY } from '../../plugins/llm-gateway/contract';
 import { guardChunk, readLuaSources } from '../../scripts/gen-kong-lua';
@@ -59,39 +59,12 @@ function yml(): string {
   });
 }
 
-class Ingest {
-  readonly batches: Array<Record<string, unknown>[]> = [];
-  private server: http.Server | null = null;
-  constructor(readonly socket: string) {}
-  async start(): Promise<void> {
-    this.server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.batches.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>[]);
-        res.writeHead(200);
-        res.end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.socket, resolve));
-  }
-  async stop(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = null;
-  }
-  records(): Record<string, unknown>[] {
-    return this.batches.flat();
-  }
-}
-
 const IDENTITY = { consumer: 'alice', tenant: 'acme', credential_id: 'k1', auth_method: 'api_key', scopes: ['openai:chat'] };
 const CHAT = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
 
 describe('llm-gateway Lua companion in the bridge', () => {
   let gw: BridgeWith;
-  let ingest: Ingest;
+  let ingest: IngestStub;
   /** kong.ctx.shared as the probe's first PDK call found it. */
   let seenAtProbe: Record<string, unknown> | null = null;
   /** Published at the probe's first PDK call, as llm-gateway would. */
@@ -107,7 +80,7 @@ describe('llm-gateway Lua companion in the bridge', () => {
         if (decision) ctx.shared[DECISION_KEY] = luaRoundTrip(decision);
       },
     });
-    ingest = new Ingest(gw.bridge.ingestSocket);
+    ingest = new IngestStub(gw.bridge.ingestSocket);
     await ingest.start();
   });
   afterAll(async () => {
@@ -167,7 +140,7 @@ describe('llm-gateway Lua companion in the bridge', () => {
     // gateway-log: one record queued in the log phase, POSTed within the coalescing delay
     await gw.bridge.drainIngestQueue(15000);
     expect(gw.bridge.ingest.enqueued - before).toBe(1);
-    const record = ingest.records().find((r) => r.request_id === last().id)!;
+    const record = ingest.delivered().find((r) => r.request_id === last().id)!;
     expect(record).toMatchObject({
       v: 1,
       method: 'POST',
@@ -203,7 +176,7 @@ describe('llm-gateway Lua companion in the bridge', () => {
     await res.text();
     expect(res.status).toBe(429);
     await gw.bridge.drainIngestQueue(15000);
-    const record = ingest.records().find((r) => r.request_id === last().id)!;
+    const record = ingest.delivered().find((r) => r.request_id === last().id)!;
     expect(record).toMatchObject({ status: 429, source: 'kong' });
     expect(record).not.toHaveProperty('plugin_id');
   });
@@ -225,7 +198,7 @@ describe('llm-gateway Lua companion in the bridge', () => {
     expect(gw.bridge.ingest.handlerFailures).toBeGreaterThan(failures);
     await ingest.start();
     await gw.bridge.drainIngestQueue(15000);
-    expect(ingest.records().some((r) => r.request_id === id)).toBe(true);
+    expect(ingest.delivered().some((r) => r.request_id === id)).toBe(true);
     expect(gw.bridge.ingest.dropped).toBe(0);
   });
 });

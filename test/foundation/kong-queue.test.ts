@@ -6,55 +6,11 @@
  * oldest entries dropped at max_entries, statuses other than 200/503 dropped.
  */
 import fs = require('fs');
-import http = require('http');
 import os = require('os');
 import path = require('path');
 import { KongQueues, newQueueCounters, type QueueConf, type QueueCounters } from '../bridge/kong-queue';
 import { ingestHandler } from '../bridge/llm-gateway-lua';
-
-interface Received {
-  at: number;
-  records: unknown[];
-  status: number;
-}
-
-/** An ingest stand-in: answers each POST with the next status of `statuses` (then 200). */
-class Ingest {
-  readonly received: Received[] = [];
-  statuses: number[] = [];
-  private server: http.Server | null = null;
-
-  constructor(readonly socket: string) {}
-
-  async start(): Promise<void> {
-    this.server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const status = this.statuses.shift() ?? 200;
-        expect(req.method).toBe('POST');
-        expect(req.url).toBe('/v1/records');
-        expect(req.headers['content-type']).toBe('application/json');
-        this.received.push({ at: Date.now(), records: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown[], status });
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end('{}');
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.socket, resolve));
-  }
-
-  async stop(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = null;
-  }
-
-  /** The records of the batches answered 200, in order. */
-  delivered(): unknown[] {
-    return this.received.filter((r) => r.status === 200).flatMap((r) => r.records);
-  }
-}
+import { IngestStub } from '../support/ingest-stub';
 
 const CONF: QueueConf = {
   name: 'test-ingest',
@@ -70,7 +26,7 @@ const CONF: QueueConf = {
 
 describe('kong/tools/queue.lua model with the ingest handler', () => {
   let dir: string;
-  let ingest: Ingest;
+  let ingest: IngestStub;
   let counters: QueueCounters;
   let logs: string[];
   let queues: KongQueues;
@@ -81,13 +37,15 @@ describe('kong/tools/queue.lua model with the ingest handler', () => {
 
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'queue-'));
-    ingest = new Ingest(path.join(dir, 'ingest.sock'));
+    ingest = new IngestStub(path.join(dir, 'ingest.sock'));
     await ingest.start();
     counters = newQueueCounters();
     logs = [];
     queues = new KongQueues(counters, (level, m) => logs.push(`${level}: ${m}`));
   });
   afterEach(async () => {
+    // what gateway-log.lua's handler sends: POST /v1/records, a JSON array
+    for (const r of ingest.received) expect([r.method, r.url, r.contentType]).toEqual(['POST', '/v1/records', 'application/json']);
     await queues.stop();
     await ingest.stop();
     fs.rmSync(dir, { recursive: true, force: true });
