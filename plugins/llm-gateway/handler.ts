@@ -39,6 +39,7 @@ import { startIngest } from './ingest';
 import { registerGateway, rememberRefusal } from './instances';
 import { readPack } from './pack';
 import { Schema, type LlmGatewayConfig } from './schema';
+import { textOrNull } from '../shared/values';
 
 export const PLUGIN_NAME = 'llm-gateway';
 
@@ -56,7 +57,6 @@ type Ready = {
   ingest: boolean;
 };
 
-const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
 /** The values a record may carry: never the redaction placeholders. */
 function shippable(shared: Record<string, unknown>): Record<string, unknown> {
@@ -80,7 +80,7 @@ export class LlmGatewayHandler {
   constructor(raw: unknown) {
     const cfg = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
     // Kong adds these to every plugin config; a config built by hand may lack them
-    this.pluginId = text(cfg.__plugin_id) ?? 'llm-gateway';
+    this.pluginId = textOrNull(cfg.__plugin_id) ?? 'llm-gateway';
     this.state = configureInstance<LlmGatewayConfig, Ready>(PLUGIN_NAME, Schema, raw, (config) => {
       const rateLimit = config.rate_limit ? new LlmRateLimitHandler(config.rate_limit) : null;
       const audit = config.audit ? new LlmAuditHandler(config.audit) : null;
@@ -93,7 +93,7 @@ export class LlmGatewayHandler {
     // registered even when broken: the ingest then takes this entity's records (there
     // is nothing to settle or write) instead of holding Kong's queue on them
     const { rateLimit, audit } = this.state.ok ? this.state : { rateLimit: null, audit: null };
-    registerGateway({ pluginId: this.pluginId, routeId: text(cfg.route_id), serviceId: text(cfg.service_id), rateLimit, audit });
+    registerGateway({ pluginId: this.pluginId, routeId: textOrNull(cfg.route_id), serviceId: textOrNull(cfg.service_id), rateLimit, audit });
     startIngest();
   }
 

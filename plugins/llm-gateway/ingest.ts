@@ -37,7 +37,7 @@ import { logOutsideRequest } from '../shared/deferred-log';
 import { kongPrefix } from '../shared/kong-prefix';
 import { onShutdown } from '../shared/shutdown';
 import { safeError } from '../shared/safe-error';
-import { isObj } from '../shared/values';
+import { isObj, textOrNull } from '../shared/values';
 import { INGEST_PATH, INGEST_SOCKET, type CompactRecord } from './contract';
 import { gatewayById, gatewayByPlace, gatewaysKnown, rememberRefusal, takeRefusal, type GatewayEntity } from './instances';
 import { serializedOf, sharedOf } from './record';
@@ -83,7 +83,6 @@ function markSeen(id: string): void {
   if (seen.size > MAX_SEEN) seen.delete(seen.values().next().value!);
 }
 
-const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
 type Outcome = 'handled' | 'duplicate' | 'deferred' | 'unattributed';
 
@@ -91,18 +90,18 @@ type Outcome = 'handled' | 'duplicate' | 'deferred' | 'unattributed';
 async function handleRecord(raw: unknown, written: Set<LlmAuditHandler>): Promise<Outcome> {
   if (!isObj(raw)) return 'unattributed';
   const r = raw as unknown as CompactRecord;
-  const requestId = text(r.request_id);
+  const requestId = textOrNull(r.request_id);
   if (requestId !== null && seen.has(requestId)) return 'duplicate';
   // taken now, before the first await: a batch Kong sent again while this one is still
   // being handled (its answer timed out) must not settle the same request twice
   if (requestId !== null) markSeen(requestId);
 
-  const refusal = requestId !== null && text(r.plugin_id) === null ? takeRefusal(requestId) : undefined;
-  const pluginId = text(r.plugin_id) ?? refusal?.pluginId ?? null;
+  const refusal = requestId !== null && textOrNull(r.plugin_id) === null ? takeRefusal(requestId) : undefined;
+  const pluginId = textOrNull(r.plugin_id) ?? refusal?.pluginId ?? null;
   // by id; else the entity on the record's route or service (a refusal this process
   // does not remember, or an id a config change replaced)
   const entity: GatewayEntity | undefined =
-    (pluginId !== null ? gatewayById(pluginId) : undefined) ?? gatewayByPlace(text(isObj(r.route) ? r.route.id : null), text(isObj(r.service) ? r.service.id : null));
+    (pluginId !== null ? gatewayById(pluginId) : undefined) ?? gatewayByPlace(textOrNull(isObj(r.route) ? r.route.id : null), textOrNull(isObj(r.service) ? r.service.id : null));
   if (entity === undefined) {
     // not started here yet: this process is new (Kong starts an instance at its route's
     // next request), so Kong's queue retries. Past the window, waiting would hold every

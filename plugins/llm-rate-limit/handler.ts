@@ -46,6 +46,7 @@ import { rateLimitHeaders, retryAfterHeader } from './core/headers';
 import { RateLimitPlan, type LimitSet } from './core/plan';
 import { Schema, type KeyBy, type LlmRateLimitConfig } from './schema';
 import { storeFor } from './stores';
+import { textOrNull } from '../shared/values';
 
 export const PLUGIN_NAME = 'llm-rate-limit';
 const CTX_KEY = CTX_KEYS[PLUGIN_NAME];
@@ -64,7 +65,6 @@ interface Caller {
   tenant: string | null;
 }
 
-const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
 function keyMissing(keyBy: KeyBy, header: string | null): Rejection {
   const what = keyBy === 'header' ? `the ${header} header` : `a ${keyBy}`;
@@ -184,26 +184,26 @@ export class LlmRateLimitHandler {
     if (fromIdentity || plan.hasOverrides) {
       const id = (await kong.ctx.shared.get<ReceivedIdentity>(AUTH_KEY)) as Partial<ReceivedIdentity> | undefined;
       if (id !== undefined && id !== null && typeof id === 'object') {
-        caller.consumer = text(id.consumer);
-        caller.tenant = text(id.tenant);
+        caller.consumer = textOrNull(id.consumer);
+        caller.tenant = textOrNull(id.tenant);
         if (keyBy === 'consumer') caller.value = caller.consumer;
-        else if (keyBy === 'credential') caller.value = text(id.credential_id);
+        else if (keyBy === 'credential') caller.value = textOrNull(id.credential_id);
         else if (keyBy === 'tenant') caller.value = caller.tenant;
       } else {
         // no llm-auth on this route: Kong's own auth plugins (key-auth, jwt, ...) may have run
         if (keyBy === 'consumer' || plan.hasConsumerOverrides) {
           const c = await kong.client.getConsumer();
-          caller.consumer = c ? text(c.username) ?? text(c.id) : null;
+          caller.consumer = c ? textOrNull(c.username) ?? textOrNull(c.id) : null;
           if (keyBy === 'consumer') caller.value = caller.consumer;
         }
         if (keyBy === 'credential') {
           const c = await kong.client.getCredential();
-          caller.value = c ? text(c.id) : null;
+          caller.value = c ? textOrNull(c.id) : null;
         }
       }
     }
     if (keyBy === 'ip') caller.value = await kong.client.getForwardedIp();
-    else if (keyBy === 'header') caller.value = text(await kong.request.getHeader(config.header_name ?? ''));
+    else if (keyBy === 'header') caller.value = textOrNull(await kong.request.getHeader(config.header_name ?? ''));
     else if (keyBy === 'global') caller.value = 'all';
     return caller;
   }

@@ -13,3 +13,6 @@ export const isInt = (v: unknown): v is number => typeof v === 'number' && Numbe
 
 /** A count: a safe integer >= 0. */
 export const isNonNegInt = (v: unknown): v is number => isInt(v) && v >= 0;
+
+/** A non-empty string, else null (an absent member, a Lua nil, a wrong type). */
+export const textOrNull = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
