@@ -69,7 +69,7 @@ const notInAccess = (method: string) => async (): Promise<never> => {
   throw new NotInAccessError(method);
 };
 
-/** kong.log.*(...): Kong writes the parts one after the other (tostring each). */
+/** kong.log.*(...): Kong writes the parts one after the other, tostring'd (kong/pdk/log.lua). */
 const line = (parts: unknown[]): string => parts.map((p) => (typeof p === 'string' ? p : String(p))).join('');
 
 const nullObject = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
@@ -122,7 +122,10 @@ export class StagedPdk implements KongPdk {
         for (const [k, v] of this.headerView) out[k] = [...v];
         return out;
       },
+      // kong/pdk/request.lua get_header: the first value, the name case-insensitive
       getHeader: async (name: string) => this.headerView.get(name.toLowerCase())?.[0],
+      // kong/pdk/request.lua get_raw_body: a body nginx spooled to a file is an error
+      // (to a JS plugin, Kong's 500: mp_rpc fix_raw); after set_raw_body, the new body
       getRawBody: async () => {
         if (this.req.bodyUnread) throw new BodyNotInMemoryError();
         return this.currentBody ?? new Uint8Array(0);
@@ -211,7 +214,11 @@ export class StagedPdk implements KongPdk {
     this.node = { getId: () => real(() => kong.node.getId()) };
   }
 
-  /** kong.service.request.set_header(s): the upstream gets it, and get_headers shows it. */
+  /**
+   * kong.service.request.set_header(s) (kong/pdk/service/request.lua): ngx.req.set_header,
+   * so the upstream gets it and get_headers shows it; [] removes it, "" is set as " "
+   * and a number or boolean as its string (kong/pdk/private/checks.lua normalize_*).
+   */
   private setUpstreamHeader(name: string, value: string | string[]): void {
     const lower = name.toLowerCase();
     this.upstreamHeaders[lower] = value;
