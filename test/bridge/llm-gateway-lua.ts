@@ -6,6 +6,12 @@
  *   gateway-log.lua    post-function, log         a compact record into kong.tools.queue,
  *                                                 POSTed in batches to the ingest socket
  *
+ * Kong sources each part follows: the pack's getters kong/pdk/request.lua and
+ * kong/pdk/client.lua; the setters kong/pdk/service/request.lua and
+ * kong/pdk/private/checks.lua (validate_headers, normalize_multi_header); the record's
+ * values kong/pdk/log.lua serialize (as serialize.ts); the queue kong/tools/queue.lua
+ * (kong-queue.ts).
+ *
  * Values are built as Kong's Lua holds them (lua-table.ts): one header value a string,
  * several a list, an empty table `[]`, nil members absent; test/foundation/lua/
  * gateway-agreement.test.ts runs the Lua under LuaJIT on the same inputs and compares.
